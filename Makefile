@@ -1,0 +1,63 @@
+# soundgen: setup, tests and the demo. Every target sets up what it needs itself (idempotent).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+EXTRAS ?= train,text,eval,recipe,service,dev
+APT_PACKAGES := ffmpeg libsndfile1 fluid-soundfont-gm chromium chromium-driver
+STAMP_APT := $(VENV)/.stamp-apt
+STAMP_PIP := $(VENV)/.stamp-pip-$(shell cat pyproject.toml | md5sum | cut -c1-8)
+
+.PHONY: setup test lint typecheck pytest demo serve bench clean-venv
+
+setup: $(STAMP_APT) $(STAMP_PIP)
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# Debian packages the tests and the recipe use (ffmpeg for WavPack and codec baselines, the GM SoundFont for
+# rendering music, Chromium for the web page's end-to-end test). Skipped when all are present.
+$(STAMP_APT): | $(BIN)/python
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+# torch first, from the pinned CPU build: a bare `pip install torch` would pull several GB of CUDA packages.
+$(STAMP_PIP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --disable-pip-version-check "torch==$(TORCH_VERSION)"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"
+	@# tinysoundfont renders MIDI for the corpus recipe; --no-deps because it asks for pyaudio (playback only),
+	@# which needs PortAudio headers and is never used here.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps "tinysoundfont>=0.3,<0.4"
+	@rm -f $(VENV)/.stamp-pip-*
+	@touch $@
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest
+
+# The README's test command.
+test: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+# The README's first command: the best end-to-end job soundgen has.
+demo: setup
+	$(BIN)/soundgen data recipe default --quick --out runs/quick-corpus
+
+bench: setup
+	$(BIN)/python benchmarks/data_build.py
+
+clean-venv:
+	rm -rf $(VENV)

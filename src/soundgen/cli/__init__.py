@@ -1,0 +1,1 @@
+"""The `soundgen` command line. Each ``cmd_*.py`` module here registers its own subcommands."""

@@ -1,0 +1,38 @@
+"""The narrow interface through which the LM and the pipeline know an audio codec.
+
+Anything with these attributes and methods can tokenize audio for the LM: the neural codec of
+:mod:`soundgen.codec`, or another codec a user brings.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class AudioTokenizer(Protocol):
+    """Turns audio into discrete codes and back.
+
+    Attributes:
+        sample_rate: audio samples per second.
+        channels: audio channels (1 for the default model).
+        frame_rate: code frames per second.
+        n_codebooks: codebooks K used per frame.
+        codebook_size: entries per codebook; codes lie in ``[0, codebook_size)``.
+    """
+
+    sample_rate: int
+    channels: int
+    frame_rate: float
+    n_codebooks: int
+    codebook_size: int
+
+    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+        """Encode audio ``[B, C, T]`` (float, -1..1) to codes ``[B, K, F]`` (int64)."""
+        ...
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Decode codes ``[B, K, F]`` to audio ``[B, C, T]``."""
+        ...

@@ -1,0 +1,1 @@
+"""Training loops for the codec and the LM, and what they share."""

@@ -1,0 +1,152 @@
+"""What the training loops share: run directories, checkpoints, devices, autocast, seeds, logging.
+
+A run directory holds ``config.yaml`` (the resolved config), ``checkpoints/step_XXXXXXXX.pt`` (the last few,
+written atomically, loaded with ``weights_only=True``) and ``tb/`` (TensorBoard scalars, images, audio).
+Training resumes from the newest checkpoint automatically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from soundgen.config import config_to_dict, save_config
+from soundgen.errors import CorruptFileError
+from soundgen.utils import atomic_write
+
+log = logging.getLogger(__name__)
+
+_CKPT = re.compile(r"^step_(\d{8})\.pt$")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast on CPU and CUDA when ``enabled``; a no-op context otherwise."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+@dataclass
+class RunDir:
+    """A training run's directory."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, path: str | Path, cfg: Any) -> RunDir:
+        """Create (or reopen) a run directory and write the resolved config into it.
+
+        When the directory already holds a different config, the new one is kept beside it as
+        ``config.resumed.yaml`` and a warning says so: resuming with changed settings is allowed but visible.
+        """
+        run = cls(Path(path))
+        run.path.mkdir(parents=True, exist_ok=True)
+        (run.path / "checkpoints").mkdir(exist_ok=True)
+        target = run.path / "config.yaml"
+        if target.exists():
+            import yaml
+
+            old = yaml.safe_load(target.read_text(encoding="utf-8"))
+            if old != config_to_dict(cfg):
+                log.warning("config differs from the one this run started with; see %s", run.path)
+                save_config(cfg, run.path / "config.resumed.yaml")
+        else:
+            save_config(cfg, target)
+        return run
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    def checkpoints(self) -> list[Path]:
+        """Checkpoints in this run, oldest first."""
+        if not self.checkpoint_dir.exists():
+            return []
+        found = [p for p in self.checkpoint_dir.iterdir() if _CKPT.match(p.name)]
+        return sorted(found, key=lambda p: p.name)
+
+    def save(self, step: int, state: dict[str, Any], keep: int = 3) -> Path:
+        """Write ``state`` as the checkpoint of ``step`` atomically and keep only the ``keep`` newest."""
+        target = self.checkpoint_dir / f"step_{step:08d}.pt"
+        with atomic_write(target) as f:
+            torch.save(state, f)
+        for old in self.checkpoints()[:-keep]:
+            old.unlink(missing_ok=True)
+        return target
+
+    def load_latest(self, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
+        """Load the newest readable checkpoint, or ``None`` when there is none.
+
+        An unreadable newest checkpoint (e.g. the machine died while copying) is skipped with a warning in
+        favour of the one before it.
+        """
+        for path in reversed(self.checkpoints()):
+            try:
+                state: dict[str, Any] = torch.load(path, map_location=map_location, weights_only=True)
+                return state
+            except Exception as e:  # noqa: BLE001 - any unreadable file is skipped the same way
+                log.warning("skipping unreadable checkpoint %s: %s", path, e)
+        if self.checkpoints():
+            raise CorruptFileError(f"no readable checkpoint in {self.checkpoint_dir}")
+        return None
+
+
+class ScalarLogger:
+    """TensorBoard logging when the ``tensorboard`` package is installed, else a no-op (with a note)."""
+
+    def __init__(self, log_dir: str | Path, enabled: bool = True) -> None:
+        self._writer: Any = None
+        if not enabled:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            log.info("tensorboard is not installed (pip install 'soundgen[train]'); not logging scalars")
+            return
+        self._writer = SummaryWriter(str(log_dir))
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        if self._writer is not None:
+            self._writer.add_scalar(tag, value, step)
+
+    def audio(self, tag: str, wav: torch.Tensor, step: int, sample_rate: int) -> None:
+        """Log mono audio ``[T]``."""
+        if self._writer is not None:
+            self._writer.add_audio(tag, wav.detach().float().clamp(-1, 1).cpu(), step, sample_rate=sample_rate)
+
+    def image(self, tag: str, image: np.ndarray, step: int) -> None:
+        """Log an image ``[H, W]`` or ``[H, W, 3]`` with values in 0..1."""
+        if self._writer is not None:
+            fmt = "HW" if image.ndim == 2 else "HWC"
+            self._writer.add_image(tag, image, step, dataformats=fmt)
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
