@@ -1,0 +1,1 @@
+"""Audio input/output, conversions and the `.sgc` compressed container."""
