@@ -68,5 +68,6 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def progress(iterable: Iterable[T] | None = None, **kwargs: Any) -> tqdm:
     """A tqdm progress bar on stderr; silent when ``SOUNDGEN_NO_PROGRESS=1`` (tests, logs)."""
-    disable = os.environ.get("SOUNDGEN_NO_PROGRESS") == "1" or kwargs.pop("disable", False)
+    asked = bool(kwargs.pop("disable", False))
+    disable = asked or os.environ.get("SOUNDGEN_NO_PROGRESS") == "1"
     return tqdm(iterable, file=sys.stderr, disable=disable, dynamic_ncols=True, **kwargs)

@@ -146,3 +146,11 @@ def test_write_errors_leave_nothing(tmp_path: Path) -> None:
     with pytest.raises(InvalidAudioError):
         aio.write_audio(tmp_path / "x.wav", bad, SR)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_long_ogg_is_written_in_blocks(tmp_path: Path) -> None:
+    # libsndfile 1.2.2 crashes on ~40 s of Vorbis in one write call; soundgen writes in blocks
+    x = sine(440, 60.0, SR, amp=0.3)
+    path = aio.write_audio(tmp_path / "long.ogg", x, SR)
+    assert abs(aio.read_audio(path).duration - 60.0) < 0.1
+    assert len(aio.encode_audio_bytes(x, SR, "ogg")) > 10_000
