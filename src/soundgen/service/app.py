@@ -1,0 +1,159 @@
+"""Build the FastAPI application: one process with the API, the page, the database and a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from soundgen import __version__
+from soundgen.errors import ModelNotFoundError, SoundgenError
+from soundgen.service import jobs
+from soundgen.service.auth import RateLimiter
+from soundgen.service.db import Database, migrate
+from soundgen.service.events import EventBus
+from soundgen.service.genproc import ModelSpec, ProcessGenerator, load_model
+from soundgen.service.metrics import Metrics
+from soundgen.service.settings import ServiceSettings
+from soundgen.service.storage import Storage, open_storage
+from soundgen.service.worker import Generator, Worker
+
+log = logging.getLogger(__name__)
+UNTRAINED_WARNING = ("This server runs a tiny UNTRAINED random model (--tiny-random-model): every result is "
+                     "noise. It is for demos and tests only; start it with --model DIR for real sounds.")
+
+
+class Service:
+    """Everything one server process holds: settings, database, storage, events, worker, limits."""
+
+    def __init__(self, settings: ServiceSettings, load_generator: Callable[[], Generator] | None = None) -> None:
+        self.settings = settings
+        self.db = Database(settings.db_url)
+        self.storage: Storage = open_storage(settings.storage_root)
+        self.bus = EventBus()
+        self.metrics = Metrics()
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.worker = Worker(self.db, self.storage, self.bus, load_generator or default_generator(settings),
+                             settings, self.metrics)
+
+    @property
+    def model_name(self) -> str:
+        """A short description of the model being served."""
+        if self.settings.tiny_random_model:
+            return "tiny random (untrained)"
+        return str(self.settings.model_dir or "bundled default")
+
+
+def default_generator(settings: ServiceSettings) -> Callable[[], Generator]:
+    """A loader for the model named by ``settings`` (tiny random, a directory, or the bundled default).
+
+    With ``settings.generator_process`` (the default) the model runs in a child process (see genproc).
+    """
+
+    def load() -> Generator:
+        if settings.tiny_random_model:
+            log.warning("*** %s ***", UNTRAINED_WARNING)
+        spec = ModelSpec(settings.tiny_random_model, str(settings.model_dir) if settings.model_dir else None,
+                         settings.torch_threads)
+        if settings.generator_process:
+            return ProcessGenerator(spec)
+        return load_model(spec).generate  # type: ignore[no-any-return]
+
+    return load
+
+
+def check_model_available(settings: ServiceSettings) -> None:
+    """Fail fast, before binding a port, when no model is there to serve.
+
+    Raises:
+        ModelNotFoundError: no ``--model`` directory and no bundled model.
+    """
+    if settings.tiny_random_model:
+        return
+    from soundgen.pipeline import default_model_dir
+
+    try:
+        if settings.model_dir is None:
+            default_model_dir()
+        elif not (Path(settings.model_dir) / "lm" / "config.json").is_file():
+            raise ModelNotFoundError(f"{settings.model_dir} is not a model directory (no lm/config.json); pass "
+                                     "--model DIR with a directory made by 'soundgen lm export'")
+    except ModelNotFoundError as e:
+        raise ModelNotFoundError(f"no model to serve: {e}; or try the service with --tiny-random-model "
+                                 "(an untrained model: its output is noise)") from e
+
+
+def create_app(settings: ServiceSettings, load_generator: Callable[[], Generator] | None = None) -> FastAPI:
+    """The application for ``settings``; ``load_generator`` overrides how the model is loaded."""
+    service = Service(settings, load_generator)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The worker thread runs Python code between torch calls; a shorter GIL switch interval (default
+        # 5 ms) lets request threads in sooner, which keeps API latency low while a generation runs.
+        sys.setswitchinterval(settings.switch_interval)
+        await asyncio.to_thread(_start, service)
+        service.bus.bind(asyncio.get_running_loop())
+        service.worker.start()
+        # Everything loaded so far lives as long as the server: keep it out of the garbage collector's scans.
+        gc.collect()
+        gc.freeze()
+        yield
+        await asyncio.to_thread(service.worker.stop)
+        close = getattr(service.worker.generator, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)
+        service.db.dispose()
+
+    app = FastAPI(title="soundgen", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Generate sounds from text. Jobs are queued, run by a worker and pushed to "
+                              "WebSocket subscribers; results download as WAV, FLAC, OGG/Opus or MP3.")
+    app.state.service = service
+    _add_error_handlers(app)
+    from soundgen.service.routes import events, generations, results, system, web
+
+    for module in (generations, results, events, system, web):
+        app.include_router(module.router)
+    web.mount_static(app)
+    return app
+
+
+def _start(service: Service) -> None:
+    migrate(service.db.engine)
+    requeued = jobs.requeue_running(service.db)
+    if requeued:
+        log.info("requeued %d job(s) that were running when the server last stopped", requeued)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+            parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
+        return JSONResponse({"error": "; ".join(parts), "detail": jsonable(exc.errors())}, status_code=422)
+
+    @app.exception_handler(SoundgenError)
+    async def soundgen_error(_: Request, exc: SoundgenError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+
+def jsonable(errors: object) -> object:
+    """Validation errors with anything non-JSON (exception objects in ``ctx``) turned into strings."""
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(errors, custom_encoder={Exception: str})

@@ -1,0 +1,122 @@
+"""Database engine, sessions and schema migrations (Alembic, run programmatically at start-up)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+CHECKPOINT_SECONDS = 1.0
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine for ``url``; SQLite files get WAL mode, a busy timeout and foreign keys.
+
+    WAL lets the API read while the worker writes; ``synchronous=NORMAL`` in WAL mode keeps every
+    committed transaction across a process kill (only a power cut may lose the last ones).
+    """
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20,
+                               max_overflow=40)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    # No checkpoint inside a writer's commit (it fsyncs, which can take long on a busy disk while every other
+    # writer waits); Database runs them in a background thread instead.
+    cur.execute("PRAGMA wal_autocheckpoint=0")
+    cur.close()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema of ``engine``'s database to the newest Alembic revision."""
+    # Alembic logs every plugin and revision at INFO (some at import); one line of ours is enough.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger("alembic").level))
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    log.debug("database schema is at the newest revision")
+
+
+class Database:
+    """An engine plus its session factory.
+
+    SQLite has one writer at a time, and a blocked writer waits in sleeps of 1, 2, 5, 10... ms. Within one
+    process, write transactions therefore queue on a Python lock instead (woken the moment the previous
+    writer commits); PostgreSQL needs no such lock and gets none.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock: threading.Lock | None = threading.Lock() if url.startswith("sqlite") else None
+        self._closed = threading.Event()
+        if self._write_lock is not None:
+            threading.Thread(target=self._checkpoints, name="soundgen-sqlite-checkpoint", daemon=True).start()
+
+    def _checkpoints(self) -> None:
+        """Fold the SQLite write-ahead log into the database every second, beside the writers."""
+        while not self._closed.wait(CHECKPOINT_SECONDS):
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception as e:  # noqa: BLE001 - a missed checkpoint is retried at the next tick
+                log.debug("checkpoint skipped: %s", e)
+
+    def session(self) -> Session:
+        """A new session (use it as a context manager) for reading."""
+        return self.sessions()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session in a write transaction, committed at the end of the block (rolled back on error)."""
+        with self.writer_turn(), self.sessions() as s, s.begin():
+            yield s
+
+    @contextlib.contextmanager
+    def writer_turn(self) -> Iterator[None]:
+        """Hold this process's turn to write (SQLite); a no-op for databases with concurrent writers."""
+        if self._write_lock is None:
+            yield
+            return
+        with self._write_lock:
+            yield
+
+    @property
+    def serializes_writes(self) -> bool:
+        """Whether writers of this process take turns (SQLite)."""
+        return self._write_lock is not None
+
+    def iter_session(self) -> Iterator[Session]:
+        """Yield one session per request (a FastAPI dependency)."""
+        with self.sessions() as s:
+            yield s
+
+    def dispose(self) -> None:
+        """Stop the checkpoints and close every pooled connection."""
+        self._closed.set()
+        self.engine.dispose()

@@ -1,0 +1,85 @@
+"""Typed FastAPI dependencies: the service, a database session, and who is asking."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, WebSocket
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
+
+from soundgen.service.app import Service
+from soundgen.service.auth import LOCAL_OWNER, verify_key
+
+NO_KEY = ("this server needs an API key: send 'Authorization: Bearer <key>' "
+          "(the server's owner creates keys with 'soundgen keys create --name NAME')")
+BAD_KEY = "this API key is not valid (mistyped, or revoked); ask the server's owner for a new one"
+
+
+async def get_service(request: Request) -> Service:
+    """The :class:`~soundgen.service.app.Service` of this app."""
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+async def get_session(service: ServiceDep) -> AsyncIterator[Session]:
+    """One database session per request (made lazily: it connects on first use, in the endpoint's thread)."""
+    with service.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def resolve_owner(service: Service, token: str | None) -> str:
+    """The owner id for ``token``; raises 401 when a key is needed and missing or wrong."""
+    if not service.settings.auth_required:
+        return LOCAL_OWNER
+    if token is None:
+        raise HTTPException(401, NO_KEY, headers={"WWW-Authenticate": "Bearer"})
+    owner = verify_key(service.db, token)
+    if owner is None:
+        raise HTTPException(401, BAD_KEY, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return owner
+
+
+async def get_owner(request: Request, service: ServiceDep) -> str:
+    """Who is asking: ``local`` on a loopback server without auth, else ``key:<id>``.
+
+    Async so that the common case costs no trip through the thread pool; the key check reads the database,
+    so it runs in a thread.
+    """
+    if not service.settings.auth_required:
+        return LOCAL_OWNER
+    return await run_in_threadpool(resolve_owner, service, bearer_token(request.headers.get("authorization")))
+
+
+OwnerDep = Annotated[str, Depends(get_owner)]
+
+
+def websocket_token(ws: WebSocket) -> tuple[str | None, str | None]:
+    """The key of a WebSocket and the subprotocol to answer with.
+
+    Browsers cannot set headers on a WebSocket, so the page sends the key as the subprotocol pair
+    ``["bearer", "<key>"]``; other clients may use the Authorization header.
+    """
+    token = bearer_token(ws.headers.get("authorization"))
+    protocols = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    if "bearer" in protocols:
+        i = protocols.index("bearer")
+        if token is None and i + 1 < len(protocols):
+            token = protocols[i + 1]
+        return token, "bearer"
+    return token, None

@@ -1,0 +1,190 @@
+"""Run the model in a child process, behind the worker's :class:`~soundgen.service.worker.Generator` call.
+
+Generation is Python-heavy between torch calls; in a worker *thread* it would hold the GIL most of the time
+and every API request would queue behind it. In a child process it runs on its own core while the server
+process only relays progress and cancellation over a pipe. The child exits by itself when the server dies
+(its end of the pipe closes), so a killed server never leaves a model process behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from soundgen import errors
+from soundgen.errors import CancelledError, SoundgenError
+
+log = logging.getLogger(__name__)
+START_TIMEOUT_S = 600.0
+
+
+class GeneratorCrashed(SoundgenError):
+    """The model process died while generating (out of memory, a crash in a native library)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model the child loads: the tiny random one, a directory, or the bundled default (None)."""
+
+    tiny_random: bool
+    model_dir: str | None
+    torch_threads: int
+
+
+def load_model(spec: ModelSpec) -> Any:
+    """Load the model that ``spec`` names (a ``TextToSound``)."""
+    import torch
+
+    from soundgen.pipeline import TextToSound
+
+    if spec.torch_threads > 0:
+        torch.set_num_threads(spec.torch_threads)
+    return TextToSound.tiny_random() if spec.tiny_random else TextToSound.load(spec.model_dir)
+
+
+def _error_message(e: BaseException) -> tuple[str, str]:
+    if isinstance(e, SoundgenError):
+        return type(e).__name__, str(e)
+    return "internal", f"internal error while generating ({type(e).__name__}: {e})"
+
+
+def _child_main(conn: Connection, spec: ModelSpec) -> None:
+    """Body of the child: load the model, then serve ``generate`` requests until the pipe closes."""
+    try:
+        model = load_model(spec)
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("error", *_error_message(e)))
+        return
+    conn.send(("ready",))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return  # the server is gone
+        if msg[0] == "generate":
+            _child_generate(conn, model, msg[1])
+
+
+def _child_generate(conn: Connection, model: Any, request: Any) -> None:
+    cancelled = [False]
+    last = [-1]
+
+    def should_cancel() -> bool:
+        while conn.poll():  # raises EOFError when the server died: the child then ends with it
+            if conn.recv()[0] == "cancel":
+                cancelled[0] = True
+        return cancelled[0]
+
+    def progress(step: int, total: int) -> None:
+        percent = step * 100 // max(total, 1)
+        if percent != last[0] or step == total:  # at most ~100 messages per job
+            last[0] = percent
+            conn.send(("progress", step, total))
+
+    try:
+        result = model.generate(request, progress=progress, should_cancel=should_cancel)
+    except (EOFError, OSError):
+        raise SystemExit(0) from None
+    except BaseException as e:  # noqa: BLE001 - every failure goes back to the parent as a message
+        conn.send(("error", *_error_message(e)))
+        return
+    conn.send(("result", result))
+
+
+class ProcessGenerator:
+    """A generator whose model lives in a child process; call it like ``TextToSound.generate``.
+
+    Raises (from the constructor): the model's loading error (e.g. ModelNotFoundError) as the same class.
+    """
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self._lock = threading.Lock()
+        self._start()
+
+    def _start(self) -> None:
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_child_main, args=(child, self.spec), name="soundgen-model", daemon=True)
+        self._proc.start()
+        child.close()
+        if not self._conn.poll(START_TIMEOUT_S):
+            self.close()
+            raise GeneratorCrashed(f"the model process did not start in {START_TIMEOUT_S:.0f} s")
+        try:
+            msg = self._conn.recv()
+        except EOFError:
+            raise GeneratorCrashed(f"the model process died while loading (exit code {self._proc.exitcode})") from None
+        if msg[0] == "error":
+            self.close()
+            raise _rebuild(msg[1], msg[2])
+        log.info("model process %d is ready", self._proc.pid)
+
+    def __call__(self, request: Any, progress: Any = None, should_cancel: Any = None) -> Any:
+        """Generate in the child; relays progress, forwards cancellation, re-raises its errors here."""
+        with self._lock:
+            self._conn.send(("generate", request))
+            cancel_sent = False
+            interrupt: BaseException | None = None
+            while True:
+                if not cancel_sent and should_cancel is not None:
+                    try:
+                        if should_cancel():
+                            self._conn.send(("cancel",))
+                            cancel_sent = True
+                    except BaseException as e:  # the worker is stopping: cancel, wait for the child, re-raise
+                        interrupt = e
+                        self._conn.send(("cancel",))
+                        cancel_sent = True
+                msg = self._receive()
+                if msg is None:
+                    continue
+                if msg[0] == "progress" and progress is not None and interrupt is None:
+                    progress(msg[1], msg[2])
+                elif msg[0] == "result":
+                    if interrupt is not None:
+                        raise interrupt
+                    return msg[1]
+                elif msg[0] == "error":
+                    if interrupt is not None:
+                        raise interrupt
+                    raise _rebuild(msg[1], msg[2])
+
+    def _receive(self) -> tuple[Any, ...] | None:
+        """The next message of the child, None after 50 ms without one; restarts a dead child and raises."""
+        try:
+            if self._conn.poll(0.05):
+                msg: tuple[Any, ...] = self._conn.recv()
+                return msg
+        except (EOFError, OSError):
+            pass
+        else:
+            if self._proc.is_alive():
+                return None
+        code = self._proc.exitcode
+        log.error("the model process died (exit code %s); starting a new one", code)
+        self._start()
+        raise GeneratorCrashed(f"the model process died while generating (exit code {code}), for example out "
+                               "of memory; try a shorter duration or fewer sounds")
+
+    def close(self) -> None:
+        """Stop the child process."""
+        self._conn.close()
+        self._proc.join(5)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(5)
+
+
+def _rebuild(name: str, message: str) -> Exception:
+    """The exception the child reported, as the same SoundgenError class when it is one."""
+    cls = getattr(errors, name, None)
+    if name == "CancelledError":
+        return CancelledError(message)
+    if isinstance(cls, type) and issubclass(cls, SoundgenError):
+        return cls(message)
+    return RuntimeError(message)

@@ -1,0 +1,82 @@
+"""Results of a finished generation: audio in five formats and its picture."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, HTTPException
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
+
+from soundgen.service import jobs
+from soundgen.service.deps import OwnerDep, ServiceDep, SessionDep
+from soundgen.service.models import Job
+from soundgen.service.schemas import AUDIO_FORMATS, MEDIA_TYPES, ErrorOut
+from soundgen.service.storage import Storage, result_key
+
+router = APIRouter(prefix="/api/v1/generations", tags=["results"],
+                   responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+_EXT = {"opus": "opus", "ogg": "ogg"}
+
+
+def _result_job(session: SessionDep, job_id: str, owner: str, index: int) -> Job:
+    try:
+        job = jobs.get_job(session, job_id, owner)
+    except jobs.JobNotFound:
+        raise HTTPException(404, f"no generation with id {job_id}") from None
+    if job.state != "succeeded":
+        raise HTTPException(409, f"generation {job_id} is {job.state}; results exist only once it succeeded")
+    if not 0 <= index < job.result_count:
+        raise HTTPException(404, f"generation {job_id} has results 0..{job.result_count - 1}, not {index}")
+    return job
+
+
+def download_name(job: Job, index: int, fmt: str) -> str:
+    """A readable file name: prompt words, seed and index (``rain-on-a-roof_s42_1.mp3``)."""
+    slug = "-".join(re.findall(r"[a-z0-9]+", job.prompt.lower()))[:48].strip("-") or "sound"
+    return f"{slug}_s{job.seed}_{index + 1}.{_EXT.get(fmt, fmt)}"
+
+
+def _encoded(storage: Storage, job_id: str, index: int, fmt: str) -> str:
+    """The storage key of result ``index`` in ``fmt``, converting (once, then cached) from the WAV."""
+    key = result_key(job_id, index, fmt)
+    if fmt == "wav" or storage.exists(key):
+        return key
+    from soundgen.audio.io import encode_audio_bytes, read_audio
+
+    audio = read_audio(storage.get(result_key(job_id, index, "wav")), name="result.wav")
+    storage.put(key, encode_audio_bytes(audio.samples, audio.sample_rate, fmt))
+    return key
+
+
+def _send(storage: Storage, key: str, media_type: str, filename: str | None) -> Response:
+    path = storage.local_path(key)
+    disposition = "attachment" if filename else "inline"
+    if path is not None:
+        return FileResponse(path, media_type=media_type, filename=filename, content_disposition_type=disposition,
+                            headers={"Cache-Control": "private, max-age=86400"})
+    headers = {"Cache-Control": "private, max-age=86400"}
+    if filename:
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return Response(storage.get(key), media_type=media_type, headers=headers)
+
+
+@router.get("/{job_id}/audio/{index}.{fmt}", responses={200: {"content": {"audio/wav": {}}}})
+async def get_audio(job_id: str, index: int, fmt: str, service: ServiceDep, session: SessionDep,
+                    owner: OwnerDep, download: bool = False) -> Response:
+    """Result ``index`` as ``wav``, ``flac``, ``opus`` (OGG/Opus), ``ogg`` (OGG/Vorbis) or ``mp3``.
+
+    ``?download=1`` answers with a file name to save under.
+    """
+    if fmt not in AUDIO_FORMATS:
+        raise HTTPException(422, f"fmt: unknown audio format '{fmt}'; choose one of {', '.join(AUDIO_FORMATS)}")
+    job = await run_in_threadpool(_result_job, session, job_id, owner, index)
+    key = await run_in_threadpool(_encoded, service.storage, job_id, index, fmt)
+    return _send(service.storage, key, MEDIA_TYPES[fmt], download_name(job, index, fmt) if download else None)
+
+
+@router.get("/{job_id}/image/{index}.png", responses={200: {"content": {"image/png": {}}}})
+def get_image(job_id: str, index: int, service: ServiceDep, session: SessionDep, owner: OwnerDep) -> Response:
+    """Waveform and spectrogram picture of result ``index``."""
+    _result_job(session, job_id, owner, index)
+    return _send(service.storage, result_key(job_id, index, "png"), "image/png", None)

@@ -1,0 +1,60 @@
+"""Health, readiness, Prometheus metrics, and what the page needs to know about this server."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import text
+
+from soundgen import __version__
+from soundgen.service import jobs
+from soundgen.service.app import UNTRAINED_WARNING
+from soundgen.service.deps import ServiceDep, SessionDep
+from soundgen.service.schemas import AUDIO_FORMATS, ServiceInfo
+
+router = APIRouter(tags=["system"])
+EXAMPLE_PROMPTS = [
+    "rain on a tin roof", "a dog barking in the distance", "footsteps on gravel", "a wooden door creaking open",
+    "thunder rumbling far away", "an explosion with falling debris", "birds singing at dawn",
+    "a short piano melody",
+]
+
+
+@router.get("/healthz")
+def health() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def ready(service: ServiceDep, session: SessionDep) -> JSONResponse:
+    """Readiness: the database answers and the model is loaded (503 with the reason otherwise)."""
+    try:
+        session.execute(text("SELECT 1"))
+    except Exception as e:  # noqa: BLE001 - any database failure means not ready
+        return JSONResponse({"status": "not ready", "reason": f"database: {e}"}, status_code=503)
+    worker = service.worker
+    if worker.load_error:
+        return JSONResponse({"status": "not ready", "reason": f"model: {worker.load_error}"}, status_code=503)
+    if not worker.ready.is_set():
+        return JSONResponse({"status": "not ready", "reason": "the model is still loading"}, status_code=503)
+    return JSONResponse({"status": "ready", "model": service.model_name})
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(service: ServiceDep, session: SessionDep) -> PlainTextResponse:
+    """Prometheus text format: queue depth, jobs by state, generation seconds, real-time factor."""
+    body = service.metrics.render(jobs.counts_by_state(session), service.worker.busy, service.worker.ready.is_set())
+    return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@router.get("/api/v1/info", response_model=ServiceInfo, tags=["info"])
+def info(service: ServiceDep) -> ServiceInfo:
+    """Limits, formats, example prompts, and whether a key is needed (asked by the page first)."""
+    s = service.settings
+    return ServiceInfo(
+        version=__version__, auth_required=s.auth_required, model=service.model_name,
+        untrained_model=s.tiny_random_model, warning=UNTRAINED_WARNING if s.tiny_random_model else None,
+        max_prompt_chars=s.max_prompt_chars, max_duration=s.max_duration, max_count=s.max_count,
+        formats=list(AUDIO_FORMATS), example_prompts=EXAMPLE_PROMPTS,
+    )

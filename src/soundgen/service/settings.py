@@ -1,0 +1,83 @@
+"""Service settings, read from the environment (``SOUNDGEN_*``) with embedded defaults.
+
+Everything has a default that runs on one machine with nothing else installed: SQLite under the data
+directory, local file storage beside it, one in-process worker. The URLs are the seams where PostgreSQL
+(``database_url``) and S3 storage (``storage_url``) plug in later without changing the API.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """``$SOUNDGEN_HOME`` if set, else ``~/.local/share/soundgen``."""
+    home = os.environ.get("SOUNDGEN_HOME")
+    return Path(home).expanduser() if home else Path.home() / ".local" / "share" / "soundgen"
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ServiceSettings(BaseSettings):
+    """Settings of ``soundgen serve``; each field can be set as ``SOUNDGEN_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SOUNDGEN_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None  # default: sqlite:///<data_dir>/soundgen.db
+    storage_url: str | None = None  # default: file://<data_dir>/storage
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model_dir: Path | None = None
+    tiny_random_model: bool = False
+    require_auth: bool = False  # forced on when bound to a non-loopback address
+    workers: int = 1
+    generator_process: bool = True  # run the model in a child process (keeps the API responsive)
+    torch_threads: int = 0  # CPU threads per generation; 0 keeps torch's default
+
+    max_prompt_chars: int = 500
+    max_duration: float = 30.0
+    max_count: int = 4
+    page_size_max: int = 100
+
+    rate_limit_per_minute: float = 30.0  # job submissions per API key; 0 turns the limit off
+    rate_limit_burst: int = 10
+    max_active_jobs_per_key: int = 8  # queued + running jobs per API key; 0 turns the quota off
+
+    progress_persist_seconds: float = 0.5  # how often running progress is written to the database
+    switch_interval: float = 0.0005  # seconds; Python's GIL switch interval (see app.create_app)
+    poll_seconds: float = 1.0  # how often an idle worker looks for jobs queued by another process
+
+    @classmethod
+    def tiny(cls, data_dir: Path) -> ServiceSettings:
+        """Settings for tests: the given data directory and the tiny random model."""
+        return cls(data_dir=data_dir, tiny_random_model=True, max_duration=10.0, port=0, torch_threads=1,
+                   poll_seconds=0.2)
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL of the job database."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'soundgen.db'}"
+
+    @property
+    def storage_root(self) -> str:
+        """The storage URL (``file://`` path by default)."""
+        return self.storage_url or f"file://{self.data_dir / 'storage'}"
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether requests must carry an API key (always when bound beyond loopback)."""
+        return self.require_auth or not is_loopback(self.host)

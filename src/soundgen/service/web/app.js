@@ -1,0 +1,299 @@
+// soundgen page: submit prompts, follow jobs live over a WebSocket, play and download results.
+// Plain JavaScript, no build step, no network beyond this server.
+"use strict";
+
+const API = "/api/v1";
+const state = { info: null, key: localStorage.getItem("soundgen.key") || "", jobs: new Map(), cursor: null,
+  ws: null, wsRetry: 0, blobs: new Map() };
+const $ = (id) => document.getElementById(id);
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
+  return el;
+}
+
+// ---- HTTP with the API key when the server wants one ----
+class ApiError extends Error { constructor(status, message) { super(message); this.status = status; } }
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  if (state.key) headers["Authorization"] = "Bearer " + state.key;
+  if (options.json !== undefined) { headers["Content-Type"] = "application/json"; options.body = JSON.stringify(options.json); }
+  const res = await fetch(path, Object.assign({}, options, { headers }));
+  if (res.status === 401) { askKey("Your key was not accepted: " + (await errorText(res))); throw new ApiError(401, "API key needed"); }
+  if (!res.ok) throw new ApiError(res.status, await errorText(res));
+  return res.status === 204 ? null : res;
+}
+
+async function errorText(res) {
+  try { const body = await res.json(); return body.error || JSON.stringify(body); } catch { return res.statusText; }
+}
+
+// Media elements cannot send headers: with a key, fetch the file and hand the element a blob URL.
+async function mediaUrl(url) {
+  if (!state.info || !state.info.auth_required) return url;
+  if (state.blobs.has(url)) return state.blobs.get(url);
+  const res = await api(url);
+  const blobUrl = URL.createObjectURL(await res.blob());
+  state.blobs.set(url, blobUrl);
+  return blobUrl;
+}
+
+async function download(url) {
+  const res = await api(url + "?download=1");
+  const disposition = res.headers.get("Content-Disposition") || "";
+  const match = /filename="?([^";]+)"?/.exec(disposition);
+  const a = h("a", { href: URL.createObjectURL(await res.blob()), download: match ? match[1] : "sound" });
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+// ---- API key dialog ----
+function askKey(message) {
+  const dialog = $("key-dialog");
+  $("key-error").hidden = !message; $("key-error").textContent = message || "";
+  $("key-input").value = "";
+  if (!dialog.open) dialog.showModal();
+}
+
+function setupKeyDialog() {
+  $("key-form").addEventListener("submit", (ev) => {
+    if (ev.submitter && ev.submitter.value === "cancel") return;
+    state.key = $("key-input").value.trim();
+    localStorage.setItem("soundgen.key", state.key);
+    connect(true); reloadJobs();
+  });
+  $("key-button").addEventListener("click", () => askKey(""));
+}
+
+// ---- the form ----
+function numberOrNull(value) { return value === "" ? null : Number(value); }
+
+function readForm() {
+  return { prompt: $("prompt").value.trim(), duration: Number($("duration").value), count: Number($("count").value),
+    seed: numberOrNull($("seed").value), cfg_coef: Number($("cfg").value), temperature: Number($("temperature").value),
+    top_k: Number($("top-k").value || 0), top_p: Number($("top-p").value) };
+}
+
+function fillForm(job) {
+  $("prompt").value = job.prompt; $("duration").value = job.duration; $("count").value = job.count;
+  $("seed").value = job.seed; $("cfg").value = job.cfg_coef; $("temperature").value = job.temperature;
+  $("top-k").value = job.top_k; $("top-p").value = job.top_p;
+  for (const el of document.querySelectorAll("#form input, #form textarea")) el.dispatchEvent(new Event("input"));
+  window.scrollTo({ top: 0, behavior: "smooth" }); $("prompt").focus();
+}
+
+function bindOutputs() {
+  const pairs = [["duration", (v) => Number(v).toFixed(1) + " s"], ["cfg", (v) => Number(v).toFixed(1)],
+    ["temperature", (v) => Number(v).toFixed(2)], ["top-p", (v) => Number(v).toFixed(2)]];
+  for (const [id, fmt] of pairs) {
+    const update = () => { $(id + "-out").textContent = fmt($(id).value); };
+    $(id).addEventListener("input", update); update();
+  }
+  const count = () => {
+    const n = $("prompt").value.length, max = state.info ? state.info.max_prompt_chars : 500;
+    $("prompt-count").textContent = `${n} / ${max}`; $("prompt-count").classList.toggle("over", n > max);
+  };
+  $("prompt").addEventListener("input", count); count();
+  $("prompt").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) $("form").requestSubmit();
+  });
+}
+
+async function submit(ev) {
+  ev.preventDefault();
+  const body = readForm();
+  $("form-error").hidden = true;
+  if (!body.prompt) { showFormError("Describe the sound first, e.g. “rain on a tin roof”."); return; }
+  $("submit").disabled = true;
+  try {
+    const job = await (await api(API + "/generations", { method: "POST", json: body })).json();
+    upsertJob(job, true);
+  } catch (e) { if (e.status !== 401) showFormError(e.message); }
+  finally { $("submit").disabled = false; }
+}
+
+function showFormError(message) { $("form-error").textContent = message; $("form-error").hidden = false; }
+
+// ---- job cards ----
+const STATE_LABEL = { queued: "Queued", running: "Generating", succeeded: "Done", failed: "Failed", cancelled: "Cancelled" };
+
+function when(t) {
+  const d = new Date(t * 1000), today = new Date().toDateString() === d.toDateString();
+  return today ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
+const RANK = { queued: 0, running: 1, succeeded: 2, failed: 2, cancelled: 2 };
+
+// Answers and pushes can cross (a POST answer saying "queued" may land after a push saying "running"):
+// never let an older view of a job replace a newer one.
+function isOlder(job, prev) {
+  if (!prev) return false;
+  if (RANK[job.state] !== RANK[prev.state]) return RANK[job.state] < RANK[prev.state];
+  return job.state === "running" && job.step < prev.step;
+}
+
+function upsertJob(job, isNew = false) {
+  const prev = state.jobs.get(job.id);
+  if (isOlder(job, prev)) return;
+  state.jobs.set(job.id, job);
+  let card = document.querySelector(`[data-job="${job.id}"]`);
+  if (card && prev && prev.state === job.state && job.state === "running") { updateProgress(card, job); return; }
+  const fresh = renderJob(job);
+  if (card) card.replaceWith(fresh);
+  else if (isNew) $("jobs").prepend(fresh);
+  else $("jobs").append(fresh);
+  $("empty").hidden = state.jobs.size > 0;
+}
+
+function updateProgress(card, job) {
+  const bar = card.querySelector(".bar > div"), pct = card.querySelector(".pct");
+  if (bar) bar.style.width = job.progress + "%";
+  if (bar) bar.parentElement.setAttribute("aria-valuenow", String(Math.round(job.progress)));
+  if (pct) pct.textContent = job.state === "queued" ? "waiting…" : `${Math.floor(job.progress)}%` + (job.total_steps ? ` · ${job.step}/${job.total_steps}` : "");
+}
+
+function renderJob(job) {
+  const meta = [`${job.duration.toFixed(1)} s`, job.count > 1 ? `${job.count} sounds` : null, `seed ${job.seed}`, when(job.created_at),
+    job.elapsed ? `took ${job.elapsed.toFixed(1)} s` : null].filter(Boolean).join(" · ");
+  const card = h("article", { class: `job ${job.state}`, "data-job": job.id, "data-state": job.state },
+    h("div", { class: "job-head" },
+      h("div", {}, h("div", { class: "job-title" }, job.prompt), h("div", { class: "job-meta" }, meta)),
+      h("span", { class: `state ${job.state}` }, STATE_LABEL[job.state] || job.state)));
+  if (job.state === "queued" || job.state === "running") {
+    card.append(h("div", { class: "progress" },
+      h("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0" }, h("div")),
+      h("span", { class: "pct" })));
+    updateProgress(card, job);
+  }
+  if (job.error && job.state === "failed") card.append(h("div", { class: "job-error" }, job.error));
+  if (job.state === "succeeded") card.append(h("div", { class: "results" }, job.results.map((r) => renderResult(job, r))));
+  card.append(renderActions(job));
+  return card;
+}
+
+function renderResult(job, r) {
+  const img = h("img", { alt: `waveform and spectrogram of “${job.prompt}” #${r.index + 1}`, loading: "lazy" });
+  const audio = h("audio", { controls: true, preload: "metadata" });
+  mediaUrl(r.image_url).then((u) => { img.src = u; }).catch(() => {});
+  mediaUrl(r.audio_url).then((u) => { audio.src = u; }).catch(() => {});
+  const buttons = Object.entries(r.downloads).map(([fmt, url]) =>
+    h("button", { class: "ghost small", type: "button", title: `download as ${fmt.toUpperCase()}`,
+      onclick: () => download(url).catch((e) => alert(e.message)) }, fmt === "opus" ? "Opus" : fmt.toUpperCase()));
+  return h("div", { class: "result" }, img, audio, h("div", { class: "result-row" }, h("span", { class: "label" }, "Download"), buttons));
+}
+
+function renderActions(job) {
+  const active = job.state === "queued" || job.state === "running";
+  const act = (label, fn, cls = "ghost small") => h("button", { class: cls, type: "button",
+    onclick: (ev) => { ev.currentTarget.disabled = true; fn().catch((e) => alert(e.message)).finally(() => { ev.target.disabled = false; }); } }, label);
+  return h("div", { class: "job-actions" },
+    active ? act("Cancel", () => api(`${API}/generations/${job.id}/cancel`, { method: "POST" }).then((r) => r.json()).then((j) => upsertJob(j))) : null,
+    !active ? act("Variations", () => api(`${API}/generations/${job.id}/variations`, { method: "POST" }).then((r) => r.json()).then((j) => upsertJob(j, true))) : null,
+    act("Reuse settings", async () => fillForm(job)),
+    !active ? act("Delete", async () => { await api(`${API}/generations/${job.id}`, { method: "DELETE" }); removeJob(job.id); }, "ghost small danger") : null);
+}
+
+function removeJob(id) {
+  state.jobs.delete(id);
+  const card = document.querySelector(`[data-job="${id}"]`);
+  if (card) card.remove();
+  $("empty").hidden = state.jobs.size > 0;
+}
+
+// ---- history: pages from the API (survives reloads and restarts) ----
+async function loadPage(reset) {
+  if (reset) { state.jobs.clear(); $("jobs").replaceChildren(); state.cursor = null; }
+  const params = new URLSearchParams({ limit: "10" });
+  if (state.cursor) params.set("cursor", state.cursor);
+  if ($("search").value.trim()) params.set("q", $("search").value.trim());
+  if ($("state-filter").value) params.set("state", $("state-filter").value);
+  try {
+    const page = await (await api(`${API}/generations?${params}`)).json();
+    for (const job of page.items) upsertJob(job);
+    state.cursor = page.next_cursor;
+    $("more").hidden = !page.next_cursor;
+    $("empty").hidden = state.jobs.size > 0;
+  } catch (e) { if (e.status !== 401) showFormError("Could not load your sounds: " + e.message); }
+}
+function reloadJobs() { return loadPage(true); }
+
+// ---- live updates: one WebSocket for all my jobs ----
+function connect(force) {
+  if (state.ws && !force) return;
+  if (state.ws) { state.ws.onclose = null; state.ws.close(); }
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${API}/events`;
+  const ws = state.key && state.info && state.info.auth_required ? new WebSocket(url, ["bearer", state.key]) : new WebSocket(url);
+  state.ws = ws;
+  ws.onopen = () => { state.wsRetry = 0; setLive(true); refreshActive(); };
+  ws.onmessage = (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.type === "job") { if (state.jobs.has(msg.id) || matchesFilter(msg)) upsertJob(msg, !state.jobs.has(msg.id)); }
+    else if (msg.type === "deleted") removeJob(msg.id);
+  };
+  ws.onclose = (ev) => {
+    setLive(false); state.ws = null;
+    if (ev.code === 4401) { askKey(ev.reason || "This server needs an API key."); return; }
+    const delay = Math.min(10000, 500 * 2 ** state.wsRetry++);
+    setTimeout(() => connect(false), delay);
+  };
+}
+
+function matchesFilter(job) {
+  const f = $("state-filter").value, q = $("search").value.trim().toLowerCase();
+  return (!f || f === job.state) && (!q || job.prompt.toLowerCase().includes(q));
+}
+
+// After a reconnect, jobs may have moved on while we were away: re-read the active ones.
+async function refreshActive() {
+  for (const job of [...state.jobs.values()].filter((j) => j.state === "queued" || j.state === "running")) {
+    try { upsertJob(await (await api(`${API}/generations/${job.id}`)).json()); }
+    catch (e) { if (e.status === 404) removeJob(job.id); }
+  }
+}
+
+function setLive(on) { $("live").classList.toggle("on", on); $("live").querySelector("span").textContent = on ? "live" : "offline"; }
+
+// ---- theme ----
+function setupTheme() {
+  const saved = localStorage.getItem("soundgen.theme");
+  if (saved) document.documentElement.dataset.theme = saved;
+  $("theme-button").addEventListener("click", () => {
+    const dark = document.documentElement.dataset.theme ? document.documentElement.dataset.theme === "dark"
+      : matchMedia("(prefers-color-scheme: dark)").matches;
+    document.documentElement.dataset.theme = dark ? "light" : "dark";
+    localStorage.setItem("soundgen.theme", document.documentElement.dataset.theme);
+  });
+}
+
+// ---- start ----
+async function start() {
+  setupTheme(); setupKeyDialog(); bindOutputs();
+  const info = await (await fetch(API + "/info")).json();
+  state.info = info;
+  $("model-badge").textContent = "model: " + info.model;
+  if (info.warning) { $("warning").textContent = "⚠ " + info.warning; $("warning").hidden = false; }
+  $("duration").max = info.max_duration;
+  $("count").replaceChildren(...Array.from({ length: info.max_count }, (_, i) => h("option", { value: i + 1 }, String(i + 1))));
+  $("examples").replaceChildren(...info.example_prompts.map((p) => h("button", { class: "chip", type: "button",
+    onclick: () => { $("prompt").value = p; $("prompt").dispatchEvent(new Event("input")); $("prompt").focus(); } }, p)));
+  $("prompt").dispatchEvent(new Event("input"));
+  $("key-button").hidden = !info.auth_required;
+  $("form").addEventListener("submit", submit);
+  $("more").addEventListener("click", () => loadPage(false));
+  let timer = null;
+  $("search").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(reloadJobs, 250); });
+  $("state-filter").addEventListener("change", reloadJobs);
+  if (info.auth_required && !state.key) { askKey(""); return; }
+  await reloadJobs();
+  connect(false);
+}
+
+start().catch((e) => showFormError("The page could not start: " + e.message));

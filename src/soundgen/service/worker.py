@@ -1,0 +1,214 @@
+"""The in-process worker: claims queued jobs, runs the generator, stores results, finishes the job.
+
+The worker knows the model only through :class:`Generator` (``TextToSound.generate``'s signature). With
+distributed workers (Celery), a task would call :meth:`Worker.run_job` on a claimed job; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from soundgen.errors import CancelledError, SoundgenError
+from soundgen.service import jobs
+from soundgen.service.db import Database
+from soundgen.service.events import EventBus
+from soundgen.service.metrics import Metrics
+from soundgen.service.models import Job
+from soundgen.service.render import render_sound
+from soundgen.service.settings import ServiceSettings
+from soundgen.service.storage import Storage, job_prefix, result_key
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+
+
+class Generator(Protocol):
+    """What the worker needs of a model: ``TextToSound.generate``."""
+
+    def __call__(self, request: Any, progress: ProgressFn | None = None,
+                 should_cancel: CancelFn | None = None) -> Any:
+        """Generate ``request.count`` sounds; returns a ``GenerationResult``."""
+        ...
+
+
+class _Stopping(Exception):
+    """The server is shutting down: put the job back in the queue."""
+
+
+class Worker:
+    """Threads that run queued jobs one at a time each.
+
+    Args:
+        db: the job database.
+        storage: where results go.
+        bus: where job events are published.
+        load_generator: builds the generator (called once, in the first worker thread).
+        settings: service settings (number of threads, progress persistence interval, poll interval).
+        metrics: generation metrics to update.
+    """
+
+    def __init__(self, db: Database, storage: Storage, bus: EventBus, load_generator: Callable[[], Generator],
+                 settings: ServiceSettings, metrics: Metrics) -> None:
+        self.db, self.storage, self.bus, self.settings, self.metrics = db, storage, bus, settings, metrics
+        self._load_generator = load_generator
+        self.generator: Generator | None = None
+        self.load_error: str | None = None
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.busy = 0
+        self.worker_id = f"{uuid.uuid4().hex[:8]}"
+
+    def start(self) -> None:
+        """Load the model and start the worker threads (returns at once)."""
+        self._threads = [threading.Thread(target=self._main, name=f"soundgen-worker-{i}", daemon=True)
+                         for i in range(max(1, self.settings.workers))]
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the current step; a job in progress goes back to the queue."""
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout)
+
+    def notify(self) -> None:
+        """A job was queued: wake an idle worker now instead of at the next poll."""
+        self._wake.set()
+
+    def cancel(self, job_id: str) -> None:
+        """Stop ``job_id`` at its next generation step if this process runs it."""
+        with self._lock:
+            self._cancelled.add(job_id)
+
+    def _main(self) -> None:
+        with self._lock:
+            if self.generator is None and self.load_error is None:
+                try:
+                    self.generator = self._load_generator()
+                except SoundgenError as e:
+                    self.load_error = str(e)
+                    log.error("cannot load the model: %s", e)
+                except Exception as e:  # noqa: BLE001 - reported on /readyz instead of killing the thread
+                    self.load_error = f"{type(e).__name__}: {e}"
+                    log.exception("cannot load the model")
+        if self.generator is None:
+            return
+        self.ready.set()
+        while not self._stop.is_set():
+            job = jobs.claim_next(self.db, self.worker_id)
+            if job is None:
+                self._wake.wait(self.settings.poll_seconds)
+                self._wake.clear()
+                continue
+            self.run_job(job)
+
+    def run_job(self, job: Job) -> None:
+        """Run one claimed job to its end (succeeded, failed, cancelled, or back to the queue on stop)."""
+        assert self.generator is not None
+        with self._lock:
+            self.busy += 1
+        self._publish(job)
+        try:
+            self._generate(job, self.generator)
+        except _Stopping:
+            self._requeue(job)
+        except CancelledError:
+            self._end(job, "cancelled", error="cancelled while running")
+        except SoundgenError as e:
+            self._end(job, "failed", error=str(e))
+        except Exception as e:  # noqa: BLE001 - one job's bug must not take the worker down
+            log.exception("job %s failed", job.id)
+            self._end(job, "failed", error=f"internal error while generating ({type(e).__name__}: {e}); "
+                                           "the server log has the details")
+        finally:
+            with self._lock:
+                self.busy -= 1
+                self._cancelled.discard(job.id)
+
+    def _generate(self, job: Job, generator: Generator) -> None:
+        from soundgen.pipeline import GenerationRequest
+
+        request = GenerationRequest(prompt=job.prompt, duration=job.duration, count=job.count, seed=job.seed,
+                                    cfg_coef=job.cfg_coef, temperature=job.temperature, top_k=job.top_k,
+                                    top_p=job.top_p)
+        t0 = time.perf_counter()
+        result = generator(request, progress=self._progress_fn(job), should_cancel=self._cancel_fn(job))
+        if self._stop.is_set():
+            raise _Stopping
+        audio: list[np.ndarray] = list(result.audio)
+        from soundgen.audio.io import encode_audio_bytes
+
+        for i, samples in enumerate(audio):
+            self.storage.put(result_key(job.id, i, "wav"), encode_audio_bytes(samples, result.sample_rate, "wav"))
+            self.storage.put(result_key(job.id, i, "png"), render_sound(samples, result.sample_rate))
+        elapsed = time.perf_counter() - t0
+        seconds = sum(a.shape[-1] for a in audio) / result.sample_rate
+        self.metrics.observe_generation(elapsed, seconds)
+        self._end(job, "succeeded", result_count=len(audio), sample_rate=int(result.sample_rate),
+                  result_duration=float(result.duration), elapsed=elapsed,
+                  progress_step=job.progress_total or job.progress_step)
+
+    def _progress_fn(self, job: Job) -> ProgressFn:
+        last_persist = [0.0]
+
+        def progress(step: int, total: int) -> None:
+            if step == job.progress_step and total == job.progress_total:
+                return
+            job.progress_step, job.progress_total = step, total
+            job.updated_at = now = time.time()
+            if now - last_persist[0] >= self.settings.progress_persist_seconds or step >= total:
+                last_persist[0] = now
+                jobs.record_progress(self.db, job, step, total)
+            self._publish(job)
+
+        return progress
+
+    def _cancel_fn(self, job: Job) -> CancelFn:
+        last_check = [time.monotonic()]
+
+        def should_cancel() -> bool:
+            if self._stop.is_set():
+                raise _Stopping
+            with self._lock:
+                if job.id in self._cancelled:
+                    return True
+            now = time.monotonic()
+            if now - last_check[0] >= 0.5:  # a cancel from another process shows up in the database
+                last_check[0] = now
+                return jobs.cancel_requested(self.db, job.id)
+            return False
+
+        return should_cancel
+
+    def _end(self, job: Job, state: str, **values: Any) -> None:
+        if jobs.finish_job(self.db, job, state, **values):
+            self.metrics.count_finished(state)
+            with self.db.session() as s:
+                fresh = s.get(Job, job.id)
+                if fresh is not None:
+                    self._publish(fresh)
+            log.info("job %s %s", job.id, state)
+        else:  # deleted (or taken away) while running: drop what was written
+            self.storage.delete_prefix(job_prefix(job.id))
+            log.info("job %s was deleted while running; its files are removed", job.id)
+
+    def _requeue(self, job: Job) -> None:
+        jobs.requeue_job(self.db, job)
+        log.info("job %s goes back to the queue (server stopping)", job.id)
+
+    def _publish(self, job: Job) -> None:
+        self.bus.publish(job.owner, jobs.job_event(job))

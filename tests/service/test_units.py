@@ -1,0 +1,117 @@
+"""Parts of the service on their own: atomic claims under concurrency, storage keys, pictures, the model
+process (progress, cancel, errors, a crash)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from soundgen.errors import CancelledError, InvalidRequestError
+from soundgen.service import jobs
+from soundgen.service.db import Database, migrate
+from soundgen.service.genproc import GeneratorCrashed, ModelSpec, ProcessGenerator
+from soundgen.service.render import render_sound
+from soundgen.service.schemas import GenerationCreate
+from soundgen.service.storage import LocalStorage, check_key, result_key
+
+
+def test_concurrent_claims_take_each_job_exactly_once(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    migrate(db.engine)
+    created = {jobs.create_job(db, "local", GenerationCreate(prompt=f"p{i}")).id for i in range(60)}
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def claimer(name: str) -> None:
+        other = Database(f"sqlite:///{tmp_path / 'jobs.db'}")  # a separate engine, like another process
+        while (job := jobs.claim_next(other, name)) is not None:
+            with lock:
+                claimed.append(job.id)
+            assert jobs.finish_job(other, job, "succeeded")
+            assert not jobs.finish_job(other, job, "succeeded")  # a second finish is refused
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(created)  # every job once: none lost, none twice
+    with db.session() as s:
+        assert jobs.counts_by_state(s)["succeeded"] == 60
+
+
+def test_idempotent_creation_under_concurrency(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    migrate(db.engine)
+    ids: list[str] = []
+    threads = [threading.Thread(target=lambda: ids.append(
+        jobs.create_job(db, "local", GenerationCreate(prompt="same"), idempotency_key="k1").id)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(ids)) == 1 and len(ids) == 8
+
+
+def test_storage_keys_cannot_escape_the_root(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path / "store")
+    key = result_key("abc123", 0, "wav")
+    store.put(key, b"RIFF")
+    assert store.get(key) == b"RIFF" and store.exists(key)
+    for bad in ("../etc/passwd", "jobs/../../x.wav", "/abs/path.wav", "jobs/a b/0.wav", "jobs/x/0.wav/.."):
+        with pytest.raises(ValueError):
+            check_key(bad)
+    store.delete_prefix("jobs/abc123")
+    assert not store.exists(key) and not list((tmp_path / "store").rglob("*.wav"))
+
+
+def test_picture_is_a_valid_png_showing_the_sound(tmp_path: Path) -> None:
+    sr = 16000
+    t = np.arange(sr) / sr
+    tone = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)[None]
+    img = np.asarray(Image.open(io.BytesIO(render_sound(tone, sr))).convert("RGB")).astype(float)
+    assert img.shape == (240, 640, 3)
+    spec = img[82:].sum(axis=(1, 2))  # spectrogram rows, top = high frequencies
+    peak_row = int(np.argmax(spec))
+    expected = (1 - 1000 / (sr / 2)) * (img.shape[0] - 82)  # where 1 kHz lies on a linear axis
+    assert abs(peak_row - expected) < 6
+    silent = np.asarray(Image.open(io.BytesIO(render_sound(np.zeros((1, 0), np.float32), sr))))
+    assert silent.shape == (240, 640, 3)
+
+
+def test_model_process_progress_cancel_errors_and_crash() -> None:
+    from soundgen.pipeline import GenerationRequest
+
+    gen = ProcessGenerator(ModelSpec(tiny_random=True, model_dir=None, torch_threads=1))
+    try:
+        steps: list[tuple[int, int]] = []
+        result = gen(GenerationRequest(prompt="hum", duration=0.1, seed=3), progress=lambda s, n: steps.append((s, n)))
+        assert steps[-1][0] == steps[-1][1] and [s for s, _ in steps] == sorted(s for s, _ in steps)
+        assert result.audio[0].shape[-1] == round(0.1 * result.sample_rate) and result.seed == 3
+
+        seen: list[tuple[int, int]] = []
+        with pytest.raises(CancelledError):
+            gen(GenerationRequest(prompt="long", duration=240.0), progress=lambda s, n: seen.append((s, n)),
+                should_cancel=lambda: len(seen) >= 2)
+        assert seen and seen[-1][0] < seen[-1][1]  # stopped early
+        with pytest.raises(InvalidRequestError, match="prompt"):
+            gen(GenerationRequest(prompt="x" * 2000, duration=0.1))
+
+        pid = gen._proc.pid
+        assert pid is not None
+        threading.Timer(0.5, lambda: os.kill(pid, signal.SIGKILL)).start()
+        with pytest.raises(GeneratorCrashed, match="died"):
+            gen(GenerationRequest(prompt="doomed", duration=240.0))
+        t0 = time.monotonic()
+        assert gen(GenerationRequest(prompt="after", duration=0.05)).audio  # a new child took over
+        assert time.monotonic() - t0 < 30
+    finally:
+        gen.close()
