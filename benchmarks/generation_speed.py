@@ -1,0 +1,158 @@
+"""Generation speed: seconds of audio per wall-clock second, 10 s with CFG, batch 1, 2 threads.
+
+Measures the default LM (configs/lm/default.yaml, or a trained --model) beside a MusicGen-small-sized
+transformer (d1024, 24 layers, 16 heads; random weights) through the same generation loop, text encoder and
+codec, in the same run. Each model runs in its own subprocess so that its peak RSS is its own.
+
+    python benchmarks/generation_speed.py [--duration 10] [--threads 2] [--out benchmarks/results/generation_speed.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build(kind: str, model_dir: str | None, dtype: str) -> object:
+    """The pipeline to time: the default LM or the MusicGen-small-sized peer, random weights unless --model."""
+    import torch
+
+    from soundgen.codec.config import CodecConfig
+    from soundgen.codec.model import build_codec
+    from soundgen.config import load_config
+    from soundgen.lm.conditioners import build_conditioner
+    from soundgen.lm.config import LMRunConfig
+    from soundgen.lm.model import LMModel
+    from soundgen.pipeline import TextToSound
+
+    if kind == "default" and model_dir:
+        return TextToSound.load(model_dir, dtype=dtype)  # type: ignore[arg-type]
+    torch.manual_seed(0)
+    codec = build_codec(CodecConfig()).eval()
+    cfg = load_config(LMRunConfig, ROOT / "configs" / "lm" / "default.yaml").model
+    if kind == "musicgen_small_size":
+        cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.max_frames = 1024, 24, 16, 1500  # MusicGen-small, 30 s window
+    cfg.codebook_size, cfg.frame_rate = codec.codebook_size, float(codec.frame_rate)
+    conditioner = build_conditioner(cfg.text)
+    lm = LMModel(cfg, conditioner.dim).eval()
+    if dtype == "bfloat16":
+        lm = lm.to(torch.bfloat16)
+    return TextToSound(codec, lm, conditioner)
+
+
+def worker(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from soundgen.pipeline import GenerationRequest
+
+    t0 = time.perf_counter()
+    tts = build(args.worker, args.model, args.dtype)
+    load_s = time.perf_counter() - t0
+    tts.generate(GenerationRequest("warm up", duration=0.3, seed=0, cfg_coef=args.cfg))  # type: ignore[attr-defined]
+    steps = []
+    req = GenerationRequest("a heavy wooden door slams shut", duration=args.duration, seed=1, cfg_coef=args.cfg)
+    result = tts.generate(req, progress=lambda s, n: steps.append(s))  # type: ignore[attr-defined]
+    lm = tts.lm  # type: ignore[attr-defined]
+    out = {
+        "model": args.worker,
+        "dtype": args.dtype,
+        "parameters_m": round(sum(p.numel() for p in lm.parameters()) / 1e6, 2),
+        "d_model": lm.cfg.d_model,
+        "n_layers": lm.cfg.n_layers,
+        "duration_s": result.duration,
+        "wall_s": round(result.elapsed, 3),
+        "audio_s_per_wall_s": round(result.duration / result.elapsed, 3),
+        "ms_per_step": round(1000 * result.elapsed / max(1, len(steps)), 2),
+        "steps": len(steps),
+        "load_s": round(load_s, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    print(json.dumps(out))
+
+
+def run_one(kind: str, args: argparse.Namespace, duration: float, dtype: str) -> dict[str, object]:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        kind,
+        "--threads",
+        str(args.threads),
+        "--duration",
+        str(duration),
+        "--cfg",
+        str(args.cfg),
+        "--dtype",
+        dtype,
+    ]
+    if args.model:
+        cmd += ["--model", args.model]
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        env={
+            "SOUNDGEN_NO_PROGRESS": "1",
+            "HF_HUB_OFFLINE": "1",
+            "PATH": "/usr/bin:/bin",
+            "OMP_NUM_THREADS": str(args.threads),
+            "OMP_WAIT_POLICY": args.omp_wait_policy,
+        },
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} failed:\n{proc.stderr}")
+    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(json.dumps(result), file=sys.stderr)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=10.0, help="seconds to generate (default 10)")
+    p.add_argument("--peer-duration", type=float, help="seconds for the MusicGen-sized peer (default: --duration)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--cfg", type=float, default=3.0)
+    p.add_argument("--dtypes", default="float32,bfloat16", help="LM weight dtypes to time for the default LM")
+    p.add_argument("--model", help="a trained model directory to time instead of the random default LM")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "generation_speed.json")
+    p.add_argument("--omp-wait-policy", default="PASSIVE", help="PASSIVE (as 'soundgen generate' sets) or ACTIVE")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    import os
+
+    load_at_start = os.getloadavg()[0]
+    runs = [run_one("default", args, args.duration, d) for d in args.dtypes.split(",")]
+    peer = run_one("musicgen_small_size", args, args.peer_duration or args.duration, "float32")
+    best = max(runs, key=lambda r: float(r["audio_s_per_wall_s"]))  # type: ignore[arg-type]
+    report = {
+        "benchmark": "generation_speed",
+        "setup": f"{args.duration:g} s with CFG {args.cfg:g}, batch 1, {args.threads} threads, CPU, "
+        f"OMP_WAIT_POLICY={args.omp_wait_policy}",
+        "load_average_1min_at_start": round(load_at_start, 2),
+        "machine": platform.processor() or platform.machine(),
+        "default": runs,
+        "peer_musicgen_small_size": peer,
+        "speedup_vs_peer": round(float(best["audio_s_per_wall_s"]) / float(peer["audio_s_per_wall_s"]), 2),  # type: ignore[arg-type]
+        "targets": {"audio_s_per_wall_s": 5.0, "peak_rss_mb": 1024},
+        "meets_targets": float(best["audio_s_per_wall_s"]) >= 5.0 and float(best["peak_rss_mb"]) < 1024,  # type: ignore[arg-type]
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""The in-project audio classifier: a small CNN on log-mel spectrograms, trained on a dataset's categories.
+
+It judges generated sound (prompt adherence: does the classifier hear the prompt's category?) and gives the
+embeddings of the Fréchet distance. Its own held-out accuracy is reported so readers know how far to trust it.
+A classifier directory holds ``config.json`` (labels, features), ``model.safetensors`` and ``report.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from soundgen.config import config_from_dict
+from soundgen.errors import CorruptFileError, ModelNotFoundError, SoundgenError
+from soundgen.eval.metrics import mel_filterbank
+from soundgen.utils import atomic_path, atomic_write, progress
+
+log = logging.getLogger(__name__)
+
+
+class ClassifierDataError(SoundgenError):
+    """The dataset cannot train a classifier (no categories with enough clips, no held-out clips)."""
+
+
+@dataclass
+class ClassifierConfig:
+    """Features and shape of the classifier.
+
+    Attributes:
+        labels: category names, in output order.
+        sample_rate: audio is resampled to this rate before features.
+        n_fft: STFT size.
+        hop: STFT hop in samples.
+        n_mels: mel bands.
+        channels: channels of the conv stages (each halves time and frequency).
+        embed_dim: width of the embedding before the output layer.
+        segment: seconds the classifier looks at; longer clips are averaged over windows.
+    """
+
+    labels: list[str] = field(default_factory=list)
+    sample_rate: int = 16000
+    n_fft: int = 512
+    hop: int = 160
+    n_mels: int = 64
+    channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
+    embed_dim: int = 128
+    segment: float = 2.0
+
+
+@dataclass
+class ClassifierTrainConfig:
+    """How the classifier is trained."""
+
+    epochs: int = 30
+    segment: float = 2.0
+    batch_size: int = 32
+    lr: float = 2e-3
+    min_clips: int = 5
+    max_clips_per_label: int = 400
+    seed: int = 0
+
+    @classmethod
+    def tiny(cls) -> ClassifierTrainConfig:
+        return cls(epochs=6, segment=0.25, batch_size=8, min_clips=1)
+
+
+@dataclass
+class ClassifierReport:
+    """How well the classifier does on held-out clips."""
+
+    labels: list[str]
+    accuracy: float
+    chance: float
+    eval_split: str
+    eval_clips: int
+    train_clips: int
+    per_label: dict[str, float] = field(default_factory=dict)
+
+
+class AudioClassifier(nn.Module):
+    """Log-mel CNN: ``wav [B, T]`` -> embedding ``[B, E]`` -> logits ``[B, labels]``."""
+
+    mel: torch.Tensor
+
+    def __init__(self, cfg: ClassifierConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("mel", mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels), persistent=False)
+        layers: list[nn.Module] = []
+        c_in = 1
+        for c in cfg.channels:
+            layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]
+            c_in = c
+        self.convs = nn.Sequential(*layers)
+        self.embed_layer = nn.Linear(c_in, cfg.embed_dim)
+        self.out = nn.Linear(cfg.embed_dim, len(cfg.labels))
+
+    def features(self, wav: torch.Tensor) -> torch.Tensor:
+        """``[B, T]`` -> log-mel ``[B, 1, n_mels, frames]``."""
+        window = torch.hann_window(self.cfg.n_fft, device=wav.device)
+        spec = torch.stft(wav, self.cfg.n_fft, self.cfg.hop, window=window, return_complex=True).abs() ** 2
+        return torch.log(self.mel @ spec + 1e-6)[:, None]
+
+    def embed(self, wav: torch.Tensor) -> torch.Tensor:
+        """``[B, T]`` -> ``[B, embed_dim]`` (the Fréchet-distance embedding)."""
+        x = self.features(wav)
+        x = (x - x.mean(dim=(2, 3), keepdim=True)) / 4.0  # gain-invariant, roughly unit scale
+        x = self.convs(x)
+        x = x.amax(dim=2).mean(dim=-1)  # max over frequency, mean over time: [B, C]
+        return F.relu(self.embed_layer(x))
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        return self.out(self.embed(wav))
+
+    @torch.no_grad()
+    def analyse(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean class probabilities ``[labels]`` and mean embedding ``[E]`` over windows of one clip ``[T]``.
+
+        ``audio`` must be mono at ``cfg.sample_rate``.
+        """
+        windows = _windows(audio, int(self.cfg.segment * self.cfg.sample_rate))
+        wav = torch.from_numpy(windows).to(self.mel.device)
+        emb = self.embed(wav)
+        probs = torch.softmax(self.out(emb), dim=-1)
+        return probs.mean(0).cpu().numpy(), emb.mean(0).cpu().numpy()
+
+
+def _windows(audio: np.ndarray, size: int) -> np.ndarray:
+    """Half-overlapping windows ``[N, size]`` covering a clip ``[T]`` (zero-padded when short)."""
+    x = np.asarray(audio, dtype=np.float32)
+    if x.shape[-1] <= size:
+        return np.pad(x, (0, size - x.shape[-1]))[None]
+    hop = size // 2
+    starts = list(range(0, x.shape[-1] - size + 1, hop))
+    if starts[-1] + size < x.shape[-1]:
+        starts.append(x.shape[-1] - size)
+    return np.stack([x[s : s + size] for s in starts])
+
+
+def save_classifier(model: AudioClassifier, out_dir: str | Path, report: ClassifierReport) -> None:
+    """Write ``config.json``, ``model.safetensors`` and ``report.json`` (each atomically)."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "model.safetensors") as tmp:
+        save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
+    with atomic_write(out / "config.json", "w") as f:
+        json.dump({"format": "soundgen-classifier", "version": 1, "model": asdict(model.cfg)}, f, indent=2)
+    with atomic_write(out / "report.json", "w") as f:
+        json.dump(asdict(report), f, indent=2)
+
+
+def load_classifier(model_dir: str | Path) -> tuple[AudioClassifier, ClassifierReport | None]:
+    """Load a classifier (eval mode) and its training report."""
+    from safetensors.torch import load_file
+
+    root = Path(model_dir)
+    if not (root / "config.json").is_file() or not (root / "model.safetensors").is_file():
+        raise ModelNotFoundError(
+            f"no classifier at {root}; train one with 'soundgen eval train-classifier --data DATASET --out {root}'"
+        )
+    try:
+        meta = json.loads((root / "config.json").read_text(encoding="utf-8"))
+        cfg = config_from_dict(ClassifierConfig, meta["model"])
+        model = AudioClassifier(cfg)
+        model.load_state_dict(load_file(str(root / "model.safetensors")))
+        report_file = root / "report.json"
+        report = ClassifierReport(**json.loads(report_file.read_text())) if report_file.is_file() else None
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SoundgenError) as e:
+        raise CorruptFileError(f"cannot read the classifier at {root}: {e}; train it again") from e
+    return model.eval(), report
+
+
+def load_split(
+    dataset_dir: str | Path,
+    split: str,
+    labels: list[str] | None,
+    sample_rate: int,
+    max_per_label: int,
+    rng: np.random.Generator,
+) -> tuple[list[np.ndarray], list[str]]:
+    """Mono clips at ``sample_rate`` and their categories (only ``labels`` when given; never 'other')."""
+    from soundgen.audio.io import read_audio
+    from soundgen.data.manifest import manifest_path, read_manifest
+
+    if not manifest_path(dataset_dir, split).is_file():
+        return [], []
+    clips = [c for c in read_manifest(dataset_dir, split) if c.category != "other"]
+    if labels is not None:
+        clips = [c for c in clips if c.category in labels]
+    order = rng.permutation(len(clips))
+    kept, count = [], Counter[str]()
+    for i in order:
+        clip = clips[int(i)]
+        if count[clip.category] < max_per_label:
+            kept.append(clip)
+            count[clip.category] += 1
+    audio = [
+        read_audio(c.path(dataset_dir), sample_rate=sample_rate, channels=1).samples[0]
+        for c in progress(kept, desc=f"read {split}", unit="clip")
+    ]
+    return audio, [c.category for c in kept]
+
+
+def _crop_batch(audio: list[np.ndarray], idx: np.ndarray, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """Random crops ``[B, size]`` with random gain (short clips zero-padded at a random place)."""
+    out = np.zeros((len(idx), size), dtype=np.float32)
+    for row, i in enumerate(idx):
+        x = audio[int(i)]
+        if x.shape[-1] >= size:
+            s = int(rng.integers(0, x.shape[-1] - size + 1))
+            out[row] = x[s : s + size]
+        else:
+            s = int(rng.integers(0, size - x.shape[-1] + 1))
+            out[row, s : s + x.shape[-1]] = x
+        out[row] *= 10 ** (rng.uniform(-12, 6) / 20)
+    return torch.from_numpy(out)
+
+
+def evaluate_classifier(
+    model: AudioClassifier, audio: list[np.ndarray], labels: list[str]
+) -> tuple[float, dict[str, float]]:
+    """Clip-level accuracy (windows averaged) overall and per label."""
+    model.eval()
+    hits: Counter[str] = Counter()
+    totals: Counter[str] = Counter()
+    for x, y in zip(audio, labels, strict=True):
+        probs, _ = model.analyse(x)
+        totals[y] += 1
+        hits[y] += int(model.cfg.labels[int(np.argmax(probs))] == y)
+    acc = sum(hits.values()) / max(1, sum(totals.values()))
+    return acc, {k: hits[k] / totals[k] for k in sorted(totals)}
+
+
+def train_classifier(dataset_dir: str | Path, out_dir: str | Path, cfg: ClassifierTrainConfig) -> ClassifierReport:
+    """Train the classifier on ``train``, pick the best epoch on ``valid``, report accuracy on ``test``.
+
+    Categories with fewer than ``cfg.min_clips`` training clips (and 'other') are left out.
+
+    Raises:
+        ClassifierDataError: fewer than two usable categories, or no held-out clips of them.
+    """
+    from soundgen.data.manifest import read_manifest
+
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    counts = Counter(c.category for c in read_manifest(dataset_dir, "train") if c.category != "other")
+    labels = sorted(k for k, n in counts.items() if n >= cfg.min_clips)
+    if len(labels) < 2:
+        raise ClassifierDataError(
+            f"{dataset_dir} has {len(labels)} categories with >= {cfg.min_clips} training clips; a classifier needs 2 "
+            "(lower --min-clips or label more clips)"
+        )
+    model_cfg = ClassifierConfig(labels=labels, segment=cfg.segment)
+    train_x, train_y = load_split(dataset_dir, "train", labels, model_cfg.sample_rate, cfg.max_clips_per_label, rng)
+    valid_x, valid_y = load_split(dataset_dir, "valid", labels, model_cfg.sample_rate, 10**9, rng)
+    test_x, test_y = load_split(dataset_dir, "test", labels, model_cfg.sample_rate, 10**9, rng)
+    eval_split = "test" if test_x else "valid"
+    if not test_x:
+        test_x, test_y = valid_x, valid_y
+    if not test_x:
+        raise ClassifierDataError(f"{dataset_dir} has no test or valid clips of {', '.join(labels)}: nothing held out")
+    model = _fit(model_cfg, cfg, train_x, train_y, valid_x, valid_y, rng)
+    accuracy, per_label = evaluate_classifier(model, test_x, test_y)
+    chance = max(Counter(test_y).values()) / len(test_y)
+    report = ClassifierReport(labels, accuracy, chance, eval_split, len(test_x), len(train_x), per_label)
+    save_classifier(model, out_dir, report)
+    return report
+
+
+def _fit(
+    model_cfg: ClassifierConfig,
+    cfg: ClassifierTrainConfig,
+    train_x: list[np.ndarray],
+    train_y: list[str],
+    valid_x: list[np.ndarray],
+    valid_y: list[str],
+    rng: np.random.Generator,
+) -> AudioClassifier:
+    """Train for ``cfg.epochs``; keep the epoch best on the validation clips (the last one when there are none)."""
+    model = AudioClassifier(model_cfg)
+    targets = torch.tensor([model_cfg.labels.index(y) for y in train_y])
+    weights = torch.tensor([1.0 / n for n in np.bincount(targets.numpy(), minlength=len(model_cfg.labels))])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-3)
+    size = int(cfg.segment * model_cfg.sample_rate)
+    best, best_state = -1.0, None
+    for _ in progress(range(cfg.epochs), desc="classifier", unit="epoch"):
+        model.train()
+        order = rng.permutation(len(train_x))
+        for start in range(0, len(order), cfg.batch_size):
+            idx = order[start : start + cfg.batch_size]
+            if len(idx) < 2:
+                continue  # batch norm needs two examples
+            logits = model(_crop_batch(train_x, idx, size, rng))
+            loss = F.cross_entropy(logits, targets[idx], weight=weights.float() * len(weights) / weights.sum())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        if valid_x:
+            acc, _ = evaluate_classifier(model, valid_x, valid_y)
+            if acc >= best:
+                best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return model.eval()

@@ -1,0 +1,164 @@
+"""Configs of the text-to-sound language model and of its text encoder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+TextEncoderKind = Literal["minilm", "hashed"]
+
+
+@dataclass
+class TextEncoderConfig:
+    """Which text encoder conditions the LM.
+
+    Attributes:
+        kind: ``minilm`` (the packaged all-MiniLM-L6-v2, frozen, 384-d; the default) or ``hashed`` (words hashed
+            into ``n_buckets`` learned embeddings and one small transformer layer, trained with the LM).
+        max_tokens: longest prompt accepted, in encoder tokens; longer prompts are refused.
+        n_buckets: hashed encoder only: size of the hashed vocabulary.
+        dim: hashed encoder only: embedding width (MiniLM is always 384).
+        n_heads: hashed encoder only: heads of its transformer layer.
+    """
+
+    kind: TextEncoderKind = "minilm"
+    max_tokens: int = 64
+    n_buckets: int = 8192
+    dim: int = 256
+    n_heads: int = 4
+
+    @classmethod
+    def tiny(cls) -> TextEncoderConfig:
+        return cls(kind="hashed", max_tokens=32, n_buckets=512, dim=32, n_heads=2)
+
+
+@dataclass
+class LMConfig:
+    """Shape of the token language model.
+
+    Attributes:
+        n_codebooks: codebooks K modelled (the codec's ``n_codebooks`` when its tokens were made).
+        codebook_size: entries per codebook; token ``codebook_size`` is the special empty/start token.
+        d_model: transformer width.
+        n_layers: transformer blocks.
+        n_heads: attention heads (``d_model`` must divide by it).
+        ff_mult: width of the feed-forward layer as a multiple of ``d_model``.
+        dropout: dropout inside the blocks during training.
+        max_frames: training window in code frames; longer generations slide a window of this size.
+        cond_dropout: probability of dropping the text condition of a training example (for CFG).
+        frame_rate: code frames per second of the codec (for durations).
+        text: the text encoder.
+    """
+
+    n_codebooks: int = 4
+    codebook_size: int = 1024
+    d_model: int = 256
+    n_layers: int = 6
+    n_heads: int = 8
+    ff_mult: float = 4.0
+    dropout: float = 0.0
+    max_frames: int = 250
+    cond_dropout: float = 0.2
+    frame_rate: float = 50.0
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+
+    def __post_init__(self) -> None:
+        if self.d_model % 2 != 0:
+            raise ValueError(f"d_model={self.d_model} must be even (sinusoidal positions)")
+        if self.d_model % self.n_heads != 0:
+            raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
+        if self.n_codebooks < 1 or self.codebook_size < 2:
+            raise ValueError("n_codebooks must be >= 1 and codebook_size >= 2")
+        if self.max_frames < 2:
+            raise ValueError("max_frames must be at least 2")
+
+    @classmethod
+    def tiny(cls) -> LMConfig:
+        return cls(
+            n_codebooks=2,
+            codebook_size=64,
+            d_model=32,
+            n_layers=2,
+            n_heads=2,
+            ff_mult=2.0,
+            max_frames=64,
+            frame_rate=50.0,
+            text=TextEncoderConfig.tiny(),
+        )
+
+
+DEFAULT_PROMPTS = ["an explosion", "footsteps on gravel", "a piano melody", "a laser gun shot"]
+
+
+@dataclass
+class LMTrainParams:
+    """How the LM is trained.
+
+    Attributes:
+        steps: optimiser steps in all.
+        batch_size: clips per step.
+        segment_frames: frames per training crop (at most the model's ``max_frames``).
+        lr: peak learning rate (linear warm-up, then cosine decay to 10 %).
+        weight_decay: AdamW weight decay.
+        warmup_steps: steps of linear warm-up.
+        grad_clip: gradient norm clip (0: off).
+        autocast: bf16 autocast: ``auto`` uses it on CUDA only (on CPU it slows small models down).
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``...
+        threads: torch CPU threads (0: torch's default).
+        seed: seed of initialisation, batches and condition dropout.
+        log_every: steps between scalar logs.
+        valid_every: steps between validation losses (0: never).
+        valid_batches: batches per validation.
+        sample_every: steps between audio samples in TensorBoard (0: never).
+        sample_prompts: prompts of those samples.
+        sample_duration: seconds per sample.
+        checkpoint_every: steps between checkpoints.
+        keep_checkpoints: checkpoints kept.
+    """
+
+    steps: int = 20000
+    batch_size: int = 8
+    segment_frames: int = 250
+    lr: float = 3e-4
+    weight_decay: float = 0.05
+    warmup_steps: int = 500
+    grad_clip: float = 1.0
+    autocast: Literal["auto", "on", "off"] = "auto"
+    device: str = "auto"
+    threads: int = 0
+    seed: int = 0
+    log_every: int = 25
+    valid_every: int = 500
+    valid_batches: int = 4
+    sample_every: int = 2000
+    sample_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))
+    sample_duration: float = 4.0
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+
+
+@dataclass
+class LMRunConfig:
+    """Model and training settings of one run (the file given to ``soundgen lm train --config``)."""
+
+    model: LMConfig = field(default_factory=LMConfig)
+    train: LMTrainParams = field(default_factory=LMTrainParams)
+
+    @classmethod
+    def tiny(cls) -> LMRunConfig:
+        """A run of a few steps of the tiny model (tests)."""
+        train = LMTrainParams(
+            steps=6,
+            batch_size=2,
+            segment_frames=32,
+            lr=3e-3,
+            warmup_steps=2,
+            log_every=2,
+            valid_every=3,
+            valid_batches=1,
+            sample_every=3,
+            sample_prompts=["a tone"],
+            sample_duration=0.05,
+            checkpoint_every=3,
+        )
+        return cls(LMConfig.tiny(), train)

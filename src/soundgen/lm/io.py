@@ -1,0 +1,117 @@
+"""Saving and loading the LM part of a model directory: ``lm/config.json`` + ``lm/model.safetensors``.
+
+``model.safetensors`` holds the LM's weights under ``lm.`` and the text encoder's trainable weights (the hashed
+encoder; none for the frozen MiniLM, which comes from its package) under ``conditioner.``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from soundgen.config import config_from_dict, config_to_dict
+from soundgen.errors import ConfigError, CorruptFileError, ModelNotFoundError
+from soundgen.lm.conditioners import TextConditioner, build_conditioner
+from soundgen.lm.config import LMConfig
+from soundgen.lm.model import LMModel
+from soundgen.utils import atomic_path, atomic_write
+
+FORMAT = "soundgen-lm"
+VERSION = 1
+
+
+@dataclass
+class LoadedLM:
+    """An LM and its text encoder, as read from a directory."""
+
+    lm: LMModel
+    conditioner: TextConditioner
+
+
+def save_lm(
+    lm: LMModel, conditioner: TextConditioner, out_dir: str | Path, extra: dict[str, Any] | None = None
+) -> None:
+    """Write ``config.json`` and ``model.safetensors`` into ``out_dir`` (each file atomically).
+
+    Args:
+        lm: the model.
+        conditioner: its text encoder (its config is recorded; trainable weights saved).
+        out_dir: target directory (created).
+        extra: more JSON-serialisable facts to record in ``config.json`` (e.g. training steps).
+    """
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {f"lm.{k}": v.detach().float().contiguous().cpu() for k, v in lm.state_dict().items()}
+    tensors.update(
+        {f"conditioner.{k}": v.detach().float().contiguous().cpu() for k, v in conditioner.state_dict().items()}
+    )
+    with atomic_path(out / "model.safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "text_encoder": lm.cfg.text.kind,
+        "lm": config_to_dict(lm.cfg),
+        **(extra or {}),
+    }
+    with atomic_write(out / "config.json", "w") as f:
+        json.dump(meta, f, indent=2)
+
+
+def read_lm_config(lm_dir: str | Path) -> LMConfig:
+    """Read ``config.json`` of an LM directory into an :class:`LMConfig`."""
+    path = Path(lm_dir) / "config.json"
+    if not path.is_file():
+        raise ModelNotFoundError(f"no LM at {lm_dir}: {path.name} is missing (export one with 'soundgen lm export')")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CorruptFileError(f"{path} is not valid JSON ({e}); re-export the model") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("lm"), dict):
+        raise CorruptFileError(f"{path} is not a soundgen LM config; re-export the model")
+    if int(meta.get("version", 0)) > VERSION:
+        raise CorruptFileError(f"{path} has format version {meta.get('version')}; upgrade soundgen to read it")
+    try:
+        return config_from_dict(LMConfig, meta["lm"])
+    except ConfigError as e:
+        raise CorruptFileError(f"{path}: {e}") from e
+
+
+def load_lm(lm_dir: str | Path, device: str | torch.device = "cpu") -> LoadedLM:
+    """Load an LM directory (eval mode).
+
+    Raises:
+        ModelNotFoundError: the directory or a file is missing.
+        CorruptFileError: the files are unreadable or do not match each other.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    cfg = read_lm_config(lm_dir)
+    weights = Path(lm_dir) / "model.safetensors"
+    if not weights.is_file():
+        raise ModelNotFoundError(f"no LM weights at {weights} (export the model again)")
+    try:
+        tensors = load_file(str(weights), device=str(device))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CorruptFileError(f"cannot read {weights}: {e}; re-export the model") from e
+    conditioner = build_conditioner(cfg.text)
+    lm = LMModel(cfg, conditioner.dim)
+    _load_part(lm, tensors, "lm.", weights)
+    _load_part(conditioner, tensors, "conditioner.", weights)
+    return LoadedLM(lm.to(device).eval(), conditioner.to(device).eval())
+
+
+def _load_part(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str, where: Path) -> None:
+    part = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    try:
+        module.load_state_dict(part, strict=True)
+    except RuntimeError as e:
+        summary = " ".join(str(e).split())[:300]
+        raise CorruptFileError(f"{where} does not match its config.json ({summary}); re-export the model") from e

@@ -1,0 +1,183 @@
+"""The token language model: K codebook streams in the delay pattern, conditioned on text.
+
+Input: the sum of K codebook embeddings per step (plus sinusoidal positions). Output: K heads of
+``codebook_size`` logits per step. Text reaches every block through cross-attention to a memory made of a
+learned null token followed by the projected text-encoder embeddings; dropping the condition (training, and
+the unconditional half of classifier-free guidance) leaves only the null token visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from soundgen.lm.conditioners import TextCondition
+from soundgen.lm.config import LMConfig
+from soundgen.lm.patterns import build_delay_pattern, shift_right
+from soundgen.lm.transformer import Block, DecodingState, sinusoidal_positions
+
+
+@dataclass
+class Memory:
+    """Cross-attention memory.
+
+    Attributes:
+        tokens: ``[B, M, D]`` (null token first).
+        mask: ``[B, M]`` bool, True where visible.
+    """
+
+    tokens: torch.Tensor
+    mask: torch.Tensor
+
+
+@dataclass
+class LossResult:
+    """Training loss of one batch.
+
+    Attributes:
+        loss: scalar mean cross-entropy over the valid positions of every codebook.
+        ce: ``[K]`` cross-entropy per codebook.
+        accuracy: ``[K]`` top-1 accuracy per codebook.
+    """
+
+    loss: torch.Tensor
+    ce: torch.Tensor
+    accuracy: torch.Tensor
+
+
+class LMModel(nn.Module):
+    """Decoder-only transformer over K codebooks in the delay pattern, with text cross-attention.
+
+    Args:
+        cfg: model shape.
+        cond_dim: width of the text encoder's embeddings.
+    """
+
+    offsets: torch.Tensor
+
+    def __init__(self, cfg: LMConfig, cond_dim: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        k, card, d = cfg.n_codebooks, cfg.codebook_size, cfg.d_model
+        self.special = card  # the empty/start token of every codebook
+        # One table holding K codebook tables side by side (each card+1 rows): a single lookup per step.
+        self.embedding = nn.Embedding(k * (card + 1), d)
+        self.register_buffer("offsets", torch.arange(k)[None, :, None] * (card + 1), persistent=False)
+        self.cond_proj = nn.Linear(cond_dim, d)
+        self.null_token = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+        self.blocks = nn.ModuleList(Block(d, cfg.n_heads, cfg.ff_mult, cfg.dropout) for _ in range(cfg.n_layers))
+        self.norm = nn.LayerNorm(d)
+        self.heads = nn.Linear(d, k * card, bias=False)  # K heads of `card` logits, as one matmul
+        self._position_table: torch.Tensor | None = None
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear | nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.embedding.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.embedding.weight.device
+
+    def memory(self, cond: TextCondition, drop: torch.Tensor | None = None) -> Memory:
+        """Build the cross-attention memory.
+
+        Args:
+            cond: text embeddings ``[B, L, C]`` and mask ``[B, L]``.
+            drop: ``[B]`` bool; True drops that example's text (only the null token stays visible).
+
+        Returns:
+            :class:`Memory` with ``[B, 1 + L, D]`` tokens.
+        """
+        emb = cond.embeddings.to(device=self.device, dtype=self.dtype)
+        mask = cond.mask.to(self.device)
+        b = emb.shape[0]
+        if drop is not None:
+            mask = mask & ~drop.to(self.device)[:, None]
+        tokens = torch.cat([self.null_token.expand(b, 1, -1), self.cond_proj(emb)], dim=1)
+        visible = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=self.device), mask], dim=1)
+        return Memory(tokens, visible)
+
+    def null_memory(self, batch: int) -> Memory:
+        """The unconditional memory: the null token alone, ``[B, 1, D]``."""
+        tokens = self.null_token.expand(batch, 1, -1)
+        return Memory(tokens, torch.ones(batch, 1, dtype=torch.bool, device=self.device))
+
+    def forward(
+        self, tokens: torch.Tensor, memory: Memory, state: DecodingState | None = None, offset: int = 0
+    ) -> torch.Tensor:
+        """Next-token logits.
+
+        Args:
+            tokens: ``[B, K, S]`` input tokens (pattern shifted right; ``special`` where empty).
+            memory: cross-attention memory of batch B.
+            state: KV cache; when given, these steps are appended to it at ``offset``.
+            offset: position of the first step (for positions and the cache).
+
+        Returns:
+            ``[B, K, S, codebook_size]`` logits (float32).
+        """
+        b, k, s = tokens.shape
+        x = self.embedding(tokens + self.offsets).sum(dim=1)  # [B, S, D]
+        x = x + self._positions(offset, s, x)
+        # an additive mask made once per call (a boolean one is re-checked by every attention call)
+        bias = torch.zeros(memory.mask.shape, dtype=x.dtype, device=x.device).masked_fill(~memory.mask, float("-inf"))
+        bias = bias[:, None, None, :]
+        for i, block in enumerate(self.blocks):
+            x = block(x, memory.tokens, bias, state.layers[i] if state is not None else None, offset)
+        if state is not None:
+            state.length = offset + s
+        logits = self.heads(self.norm(x)).view(b, s, k, self.cfg.codebook_size)
+        return logits.permute(0, 2, 1, 3).float()
+
+    def _positions(self, offset: int, length: int, like: torch.Tensor) -> torch.Tensor:
+        """Sinusoidal positions ``[length, D]`` from a table grown on demand (a decoding step costs one slice)."""
+        table = self._position_table
+        stale = table is None or table.dtype != like.dtype or table.device != like.device
+        if stale or table is None or table.shape[0] < offset + length:
+            size = max(2 * (offset + length), 1024)
+            table = sinusoidal_positions(0, size, self.cfg.d_model, like.device).to(like.dtype)
+            self._position_table = table
+        return table[offset : offset + length]
+
+    def new_state(self, batch: int, capacity: int) -> DecodingState:
+        """An empty KV cache for ``batch`` sequences of up to ``capacity`` steps."""
+        cfg = self.cfg
+        return DecodingState.empty(
+            cfg.n_layers, batch, cfg.n_heads, cfg.d_model // cfg.n_heads, capacity, self.device, self.dtype
+        )
+
+    def compute_loss(self, codes: torch.Tensor, memory: Memory) -> LossResult:
+        """Teacher-forced cross-entropy of a batch of clips.
+
+        Args:
+            codes: ``[B, K, T]`` codes; negative values mark padding (masked out of the loss).
+            memory: cross-attention memory of batch B.
+
+        Returns:
+            :class:`LossResult`; positions holding the special token never count.
+        """
+        target = build_delay_pattern(codes, self.special)  # [B, K, S]
+        logits = self(shift_right(target, self.special), memory)  # [B, K, S, card]
+        valid = target != self.special
+        card = self.cfg.codebook_size
+        ce_all = F.cross_entropy(
+            logits.reshape(-1, card), target.clamp(max=card - 1).reshape(-1), reduction="none"
+        ).view_as(target)
+        weight = valid.float()
+        per_k = weight.sum(dim=(0, 2)).clamp(min=1.0)
+        ce = (ce_all * weight).sum(dim=(0, 2)) / per_k
+        correct = (logits.argmax(-1) == target).float() * weight
+        accuracy = correct.sum(dim=(0, 2)) / per_k
+        loss = (ce_all * weight).sum() / weight.sum().clamp(min=1.0)
+        return LossResult(loss, ce.detach(), accuracy.detach())

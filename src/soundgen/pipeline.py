@@ -1,0 +1,334 @@
+"""Text to sound: the one entry point that the CLI and the service use to generate.
+
+``TextToSound(codec, lm, conditioner)`` encodes prompts with the text encoder, samples codes with the LM
+(classifier-free guidance, KV cache, sliding window beyond the training length) and decodes them with the codec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from soundgen.errors import CorruptFileError, InvalidRequestError, ModelNotFoundError
+from soundgen.lm.conditioners import TextConditioner, check_prompt
+from soundgen.lm.generate import generate_codes
+from soundgen.lm.model import LMModel
+from soundgen.lm.sampling import SamplingParams
+from soundgen.tokenizer import AudioTokenizer
+
+log = logging.getLogger(__name__)
+
+MAX_DURATION = 600.0
+MAX_COUNT = 16
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+DType = Literal["float32", "bfloat16"]
+
+
+@dataclass
+class GenerationRequest:
+    """What to generate.
+
+    Attributes:
+        prompt: text describing the sound.
+        duration: seconds of audio per sound (0 < duration <= 600).
+        count: sounds to generate for the prompt (1..16), in one batch.
+        seed: random seed; None draws one (reported in the result).
+        cfg_coef: classifier-free guidance strength (1 = no guidance).
+        temperature: sampling temperature (0 = greedy).
+        top_k: sample among the k most likely tokens (0 = all).
+        top_p: nucleus sampling threshold (0 = off).
+    """
+
+    prompt: str
+    duration: float = 5.0
+    count: int = 1
+    seed: int | None = None
+    cfg_coef: float = 3.0
+    temperature: float = 1.0
+    top_k: int = 250
+    top_p: float = 0.0
+
+    def sampling(self) -> SamplingParams:
+        """The sampling parameters of this request."""
+        return SamplingParams(self.temperature, self.top_k, self.top_p, self.cfg_coef)
+
+    def check(self) -> None:
+        """Raise :class:`InvalidRequestError` naming the first invalid field."""
+        check_prompt(self.prompt)
+        _check_duration(self.duration)
+        if not isinstance(self.count, int) or not 1 <= self.count <= MAX_COUNT:
+            raise InvalidRequestError(f"count must be between 1 and {MAX_COUNT}, got {self.count}")
+        _check_seed(self.seed)
+        self.sampling().check()
+
+
+@dataclass
+class GenerationResult:
+    """Generated sounds.
+
+    Attributes:
+        audio: one float32 ``[C, T]`` array per sound.
+        sample_rate: samples per second.
+        seed: the seed used (give it back to reproduce the sounds).
+        duration: seconds of audio per sound.
+        elapsed: seconds of wall time the generation took.
+        prompts: the prompt of each sound.
+    """
+
+    audio: list[np.ndarray]
+    sample_rate: int
+    seed: int
+    duration: float
+    elapsed: float
+    prompts: list[str] = field(default_factory=list)
+
+
+def _check_duration(duration: float) -> None:
+    if not isinstance(duration, int | float) or not math.isfinite(duration) or not 0 < duration <= MAX_DURATION:
+        raise InvalidRequestError(f"duration must be between 0 and {MAX_DURATION:g} seconds, got {duration}")
+
+
+def _check_seed(seed: int | None) -> None:
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63):
+        raise InvalidRequestError(f"seed must be a non-negative integer below 2**63, got {seed!r}")
+
+
+def default_model_dir() -> Path:
+    """The bundled default model: ``$SOUNDGEN_MODEL`` or ``<repo>/models/default``.
+
+    Raises:
+        ModelNotFoundError: no model is installed there.
+    """
+    env = os.environ.get("SOUNDGEN_MODEL")
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "models" / "default"
+    if not (path / "lm" / "config.json").is_file() or not (path / "codec" / "config.json").is_file():
+        where = "$SOUNDGEN_MODEL" if env else "the bundled default"
+        raise ModelNotFoundError(
+            f"no model is installed at {path} ({where}); pass --model DIR (a directory made by "
+            "'soundgen lm export') or set SOUNDGEN_MODEL"
+        )
+    return path
+
+
+class TextToSound:
+    """Codec + LM + text encoder.
+
+    Args:
+        codec: the audio tokenizer the LM's codes belong to.
+        lm: the token language model.
+        conditioner: the text encoder the LM was trained with.
+    """
+
+    def __init__(self, codec: AudioTokenizer, lm: LMModel, conditioner: TextConditioner) -> None:
+        cfg = lm.cfg
+        if codec.n_codebooks != cfg.n_codebooks:
+            setter = getattr(codec, "set_n_codebooks", None)
+            if setter is None or cfg.n_codebooks > _max_codebooks(codec):
+                raise CorruptFileError(
+                    f"the LM models {cfg.n_codebooks} codebooks but the codec encodes {codec.n_codebooks}: "
+                    "the model's codec/ and lm/ do not belong together; export them again"
+                )
+            setter(cfg.n_codebooks)
+        if codec.codebook_size != cfg.codebook_size:
+            raise CorruptFileError(
+                f"the LM's codebook size {cfg.codebook_size} differs from the codec's {codec.codebook_size}: "
+                "the model's codec/ and lm/ do not belong together; export them again"
+            )
+        self.codec = codec
+        self.lm = lm.eval()
+        self.conditioner = conditioner.eval()
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.codec.sample_rate)
+
+    @property
+    def channels(self) -> int:
+        return int(self.codec.channels)
+
+    @classmethod
+    def load(cls, model_dir: str | Path | None = None, *, device: str = "cpu", dtype: DType = "float32") -> TextToSound:
+        """Load a model directory (``codec/`` + ``lm/``); None loads the bundled default model.
+
+        Args:
+            model_dir: the directory, or None for :func:`default_model_dir`.
+            device: torch device.
+            dtype: LM weights' dtype for inference (bfloat16 halves memory traffic).
+
+        Raises:
+            ModelNotFoundError: nothing there; CorruptFileError: unreadable files.
+        """
+        from soundgen.codec.io import load_codec
+        from soundgen.lm.io import load_lm
+
+        root = Path(model_dir) if model_dir is not None else default_model_dir()
+        if not root.is_dir():
+            raise ModelNotFoundError(f"no model directory at {root}")
+        codec = load_codec(root / "codec").to(device).eval()
+        loaded = load_lm(root / "lm", device=device)
+        lm = loaded.lm.to(torch.bfloat16) if dtype == "bfloat16" else loaded.lm
+        return cls(codec, lm, loaded.conditioner)
+
+    @classmethod
+    def tiny_random(cls, seed: int = 0) -> TextToSound:
+        """A tiny randomly initialised codec + LM + hashed text encoder (for tests; it makes noise)."""
+        from soundgen.codec.config import CodecConfig
+        from soundgen.codec.model import build_codec
+        from soundgen.lm.conditioners import HashedConditioner
+        from soundgen.lm.config import LMConfig
+
+        torch.manual_seed(seed)
+        # The tiny codec with a hop of 160 samples: 50 frames/s at 8 kHz, the frame rate of the default model.
+        codec = build_codec(dataclasses.replace(CodecConfig.tiny(), strides=[4, 5, 8])).eval()
+        base = LMConfig.tiny()
+        cfg = LMConfig(
+            n_codebooks=codec.n_codebooks,
+            codebook_size=codec.codebook_size,
+            d_model=base.d_model,
+            n_layers=base.n_layers,
+            n_heads=base.n_heads,
+            ff_mult=base.ff_mult,
+            max_frames=256,
+            frame_rate=float(codec.frame_rate),
+            text=base.text,
+        )
+        conditioner = HashedConditioner(cfg.text)
+        return cls(codec, LMModel(cfg, conditioner.dim), conditioner)
+
+    def generate(
+        self, request: GenerationRequest, progress: ProgressFn | None = None, should_cancel: CancelFn | None = None
+    ) -> GenerationResult:
+        """Generate ``request.count`` sounds for one prompt.
+
+        Args:
+            request: prompt, duration and sampling settings.
+            progress: called as ``progress(step, total_steps)`` after every decoding step.
+            should_cancel: checked between steps; returning True raises :class:`CancelledError`.
+
+        Raises:
+            InvalidRequestError: an invalid request (empty or overlong prompt, bad duration, ...).
+            CancelledError: ``should_cancel`` returned True.
+        """
+        request.check()
+        return self.generate_batch(
+            [request.prompt] * request.count,
+            request.duration,
+            request.sampling(),
+            seed=request.seed,
+            progress=progress,
+            should_cancel=should_cancel,
+        )
+
+    def generate_batch(
+        self,
+        prompts: list[str],
+        duration: float,
+        params: SamplingParams | None = None,
+        *,
+        seed: int | None = None,
+        audio_prompt: np.ndarray | None = None,
+        audio_prompt_rate: int | None = None,
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+        use_cache: bool = True,
+    ) -> GenerationResult:
+        """Generate one sound per prompt, all in one batch.
+
+        Args:
+            prompts: B prompts.
+            duration: seconds of new audio per sound.
+            params: sampling settings (defaults: :class:`SamplingParams`).
+            seed: random seed; None draws one.
+            audio_prompt: optional ``[C, T]`` (or ``[T]``) audio to continue: every sound starts with it (as the
+                codec reconstructs it) and goes on for ``duration`` more seconds.
+            audio_prompt_rate: sample rate of ``audio_prompt`` (default: the codec's).
+            progress: ``progress(step, total_steps)`` after every decoding step.
+            should_cancel: checked between steps; True raises :class:`CancelledError`.
+            use_cache: use the KV cache (False: recompute every step; same output, slower).
+
+        Returns:
+            :class:`GenerationResult` with B arrays ``[C, T]``.
+        """
+        params = params or SamplingParams()
+        params.check()
+        _check_duration(duration)
+        _check_seed(seed)
+        if not prompts or len(prompts) > 64:
+            raise InvalidRequestError(f"give between 1 and 64 prompts, got {len(prompts)}")
+        prompts = [check_prompt(p) for p in prompts]
+        seed = secrets.randbelow(2**31) if seed is None else seed
+        started = time.perf_counter()
+        with torch.inference_mode():
+            cond = self.conditioner.encode(prompts)
+            memory = self.lm.memory(cond)
+            prompt_codes = self._encode_prompt(audio_prompt, audio_prompt_rate, len(prompts))
+            generator = torch.Generator(device=self.lm.device).manual_seed(seed)
+            n_frames = max(1, math.ceil(duration * self.lm.cfg.frame_rate))
+            codes = generate_codes(
+                self.lm,
+                memory,
+                n_frames,
+                params,
+                prompt=prompt_codes,
+                generator=generator,
+                progress=progress,
+                should_cancel=should_cancel,
+                use_cache=use_cache,
+            )
+            wav = self.codec.decode(codes.to(_device_of(self.codec))).float().cpu().numpy()  # [B, C, T']
+        prompt_seconds = 0.0 if prompt_codes is None else prompt_codes.shape[-1] / self.lm.cfg.frame_rate
+        total = prompt_seconds + duration
+        n_samples = min(wav.shape[-1], int(round(total * self.sample_rate)))
+        audio = [np.ascontiguousarray(w[:, :n_samples], dtype=np.float32) for w in wav]
+        elapsed = time.perf_counter() - started
+        log.debug("generated %d x %.2f s in %.2f s", len(audio), total, elapsed)
+        return GenerationResult(audio, self.sample_rate, seed, n_samples / self.sample_rate, elapsed, prompts)
+
+    def _encode_prompt(self, audio: np.ndarray | None, rate: int | None, batch: int) -> torch.Tensor | None:
+        """Audio ``[C, T]`` -> codes ``[B, K, P]`` (the same prompt for every sound), or None."""
+        if audio is None:
+            return None
+        from soundgen.audio.io import resample, to_channels
+
+        x = np.asarray(audio, dtype=np.float32)
+        x = x[None, :] if x.ndim == 1 else x
+        if x.ndim != 2 or x.shape[-1] == 0 or not np.isfinite(x).all():
+            raise InvalidRequestError("the audio prompt must be a non-empty finite [C, T] array")
+        x = to_channels(x, self.channels)
+        if rate is not None and rate != self.sample_rate:
+            x = resample(x, rate, self.sample_rate)
+        wav = torch.from_numpy(np.ascontiguousarray(x))[None].to(_device_of(self.codec))
+        codes = self.codec.encode(wav).to(self.lm.device)  # [1, K, P]
+        if codes.shape[-1] == 0:
+            raise InvalidRequestError("the audio prompt is shorter than one code frame; give a longer one")
+        return codes.expand(batch, -1, -1)
+
+
+def _device_of(codec: AudioTokenizer) -> torch.device:
+    """Where a codec's weights live (CPU for tokenizers that are not torch modules)."""
+    if isinstance(codec, torch.nn.Module):
+        for p in codec.parameters():
+            return p.device
+    return torch.device("cpu")
+
+
+def _max_codebooks(codec: AudioTokenizer) -> int:
+    """The most codebooks a codec can encode with (its quantizer's size when it says so)."""
+    for name in ("max_codebooks", "total_codebooks"):
+        value = getattr(codec, name, None)
+        if isinstance(value, int):
+            return value
+    cfg = getattr(codec, "cfg", None) or getattr(codec, "config", None)
+    return int(getattr(cfg, "n_codebooks", codec.n_codebooks))

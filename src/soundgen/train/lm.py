@@ -1,0 +1,255 @@
+"""Training the token LM on a token cache: resumable, logged to TensorBoard, with audio samples.
+
+``train_lm(cfg, tokens_dir, run_dir, codec)`` runs until ``cfg.train.steps``; rerunning it resumes from the
+newest checkpoint of the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from soundgen.config import config_to_dict
+from soundgen.data.tokens import TokenBatch, TokenCache, TokenCacheError, TokenMeta, read_meta
+from soundgen.errors import ConfigError
+from soundgen.lm.conditioners import TextConditioner, build_conditioner
+from soundgen.lm.config import LMRunConfig, LMTrainParams
+from soundgen.lm.model import LMModel
+from soundgen.tokenizer import AudioTokenizer
+from soundgen.train.common import RunDir, ScalarLogger, autocast, pick_device, seed_everything
+from soundgen.utils import atomic_write, progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """Where a training run ended."""
+
+    step: int
+    loss: float
+    valid_loss: float | None
+    steps_per_second: float
+    run_dir: Path
+
+
+def fit_to_tokens(cfg: LMRunConfig, meta: TokenMeta) -> LMRunConfig:
+    """Take the codebook size and frame rate from the token cache and check the rest against it."""
+    m = cfg.model
+    if m.n_codebooks > meta.n_codebooks:
+        raise ConfigError(
+            f"model.n_codebooks={m.n_codebooks} but the token cache holds {meta.n_codebooks} codebooks; "
+            "lower it or tokenize with more codebooks"
+        )
+    if cfg.train.segment_frames > m.max_frames or cfg.train.segment_frames < 2:
+        raise ConfigError(f"train.segment_frames must be in [2, model.max_frames={m.max_frames}]")
+    m.codebook_size = meta.codebook_size
+    m.frame_rate = meta.frame_rate
+    return cfg
+
+
+def learning_rate(step: int, p: LMTrainParams) -> float:
+    """Linear warm-up to ``p.lr``, then cosine decay to 10 % of it at ``p.steps``."""
+    if step < p.warmup_steps:
+        return p.lr * (step + 1) / p.warmup_steps
+    progress_ = min(1.0, (step - p.warmup_steps) / max(1, p.steps - p.warmup_steps))
+    return p.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress_)))
+
+
+def _captions(batch: TokenBatch) -> list[str]:
+    """Captions to condition on (the category, then a generic word, when a clip has none)."""
+    return [
+        c if c.strip() else (cat if cat.strip() else "sound")
+        for c, cat in zip(batch.captions, batch.categories, strict=True)
+    ]
+
+
+@dataclass
+class _Parts:
+    lm: LMModel
+    conditioner: TextConditioner
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    use_autocast: bool
+
+
+def _build(cfg: LMRunConfig) -> _Parts:
+    p = cfg.train
+    device = pick_device(p.device)
+    seed_everything(p.seed)
+    conditioner = build_conditioner(cfg.model.text).to(device)
+    lm = LMModel(cfg.model, conditioner.dim).to(device)
+    params = [x for x in [*lm.parameters(), *conditioner.parameters()] if x.requires_grad]
+    decay = [x for x in params if x.dim() >= 2]
+    no_decay = [x for x in params if x.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": p.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=p.lr,
+        betas=(0.9, 0.95),
+        fused=device.type == "cuda" or None,
+    )
+    use_autocast = p.autocast == "on" or (p.autocast == "auto" and device.type == "cuda")
+    return _Parts(lm, conditioner, optimizer, device, use_autocast)
+
+
+def _loss(parts: _Parts, batch: TokenBatch, drop: torch.Tensor | None) -> Any:
+    with autocast(parts.device, parts.use_autocast):
+        cond = parts.conditioner.encode(_captions(batch), truncate=True)
+        memory = parts.lm.memory(cond, drop)
+        return parts.lm.compute_loss(batch.codes.to(parts.device), memory)
+
+
+def train_lm(
+    cfg: LMRunConfig, tokens_dir: str | Path, run_dir: str | Path, codec: AudioTokenizer | None = None
+) -> TrainResult:
+    """Train (or resume training) an LM on a token cache.
+
+    Args:
+        cfg: model and training settings (codebook size and frame rate are taken from the cache).
+        tokens_dir: a cache made by ``soundgen data tokenize``.
+        run_dir: the run directory (checkpoints, TensorBoard logs, resolved config).
+        codec: the codec of the tokens; when given, audio samples are logged every ``sample_every`` steps.
+
+    Returns:
+        :class:`TrainResult` of the last step.
+    """
+    meta = read_meta(tokens_dir)
+    cfg = fit_to_tokens(cfg, meta)
+    p = cfg.train
+    if p.threads > 0:
+        torch.set_num_threads(p.threads)
+    train_cache = TokenCache(tokens_dir, "train")
+    try:
+        valid_cache: TokenCache | None = TokenCache(tokens_dir, "valid")
+    except TokenCacheError:
+        log.info("no validation tokens; skipping validation")
+        valid_cache = None
+    run = RunDir.create(run_dir, cfg)
+    with atomic_write(run.path / "tokens.json", "w") as f:
+        json.dump({**asdict(meta), "tokens_dir": str(Path(tokens_dir).resolve())}, f, indent=2)
+    parts = _build(cfg)
+    step = _resume(run, parts)
+    logger = ScalarLogger(run.path / "tb")
+    log.info("training %.2fM parameters from step %d", sum(x.numel() for x in parts.lm.parameters()) / 1e6, step)
+    loss, valid_loss, rate = float("nan"), None, 0.0
+    bar = progress(total=p.steps, initial=step, desc="lm train", unit="step")
+    started, first = time.perf_counter(), step
+    while step < p.steps:
+        loss = _train_step(parts, train_cache, cfg, step, logger)
+        step += 1
+        rate = (step - first) / max(1e-9, time.perf_counter() - started)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", it_s=f"{rate:.2f}")
+        if step % p.log_every == 0:
+            logger.scalar("train/steps_per_second", rate, step)
+        if valid_cache is not None and p.valid_every and (step % p.valid_every == 0 or step == p.steps):
+            valid_loss = validate(parts, valid_cache, cfg, step, logger)
+        if codec is not None and p.sample_every and (step % p.sample_every == 0 or step == p.steps):
+            log_samples(parts, codec, p, step, logger)
+        if step % p.checkpoint_every == 0 or step == p.steps:
+            _checkpoint(run, parts, step, p.keep_checkpoints)
+    bar.close()
+    logger.close()
+    return TrainResult(step, loss, valid_loss, rate, run.path)
+
+
+def _train_step(parts: _Parts, cache: TokenCache, cfg: LMRunConfig, step: int, logger: ScalarLogger) -> float:
+    p = cfg.train
+    rng = np.random.default_rng([p.seed, step])  # batches depend on (seed, step) only: resuming is exact
+    batch = cache.sample_batch(p.batch_size, p.segment_frames, cfg.model.n_codebooks, rng)
+    drop = torch.from_numpy(rng.random(p.batch_size) < cfg.model.cond_dropout)
+    lr = learning_rate(step, p)
+    for group in parts.optimizer.param_groups:
+        group["lr"] = lr
+    parts.lm.train()
+    parts.conditioner.train()
+    result = _loss(parts, batch, drop)
+    parts.optimizer.zero_grad(set_to_none=True)
+    result.loss.backward()
+    if p.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_([x for g in parts.optimizer.param_groups for x in g["params"]], p.grad_clip)
+    parts.optimizer.step()
+    loss = float(result.loss.detach())
+    if (step + 1) % p.log_every == 0:
+        logger.scalar("train/loss", loss, step + 1)
+        logger.scalar("train/perplexity", math.exp(min(loss, 50.0)), step + 1)
+        logger.scalar("train/lr", lr, step + 1)
+        for k in range(result.ce.shape[0]):
+            logger.scalar(f"train/ce_codebook_{k}", float(result.ce[k]), step + 1)
+            logger.scalar(f"train/accuracy_codebook_{k}", float(result.accuracy[k]), step + 1)
+    return loss
+
+
+@torch.no_grad()
+def validate(parts: _Parts, cache: TokenCache, cfg: LMRunConfig, step: int, logger: ScalarLogger) -> float:
+    """Mean loss over ``valid_batches`` fixed validation batches (logged as ``valid/*``)."""
+    p = cfg.train
+    parts.lm.eval()
+    parts.conditioner.eval()
+    rng = np.random.default_rng([p.seed, 1_000_003])
+    losses, accs = [], []
+    for _ in range(p.valid_batches):
+        result = _loss(parts, cache.sample_batch(p.batch_size, p.segment_frames, cfg.model.n_codebooks, rng), None)
+        losses.append(float(result.loss))
+        accs.append(result.accuracy.float().cpu())
+    loss = float(np.mean(losses))
+    logger.scalar("valid/loss", loss, step)
+    logger.scalar("valid/perplexity", math.exp(min(loss, 50.0)), step)
+    acc = torch.stack(accs).mean(0)
+    for k in range(acc.shape[0]):
+        logger.scalar(f"valid/accuracy_codebook_{k}", float(acc[k]), step)
+    return loss
+
+
+def log_samples(parts: _Parts, codec: AudioTokenizer, p: LMTrainParams, step: int, logger: ScalarLogger) -> None:
+    """Generate the fixed prompts (seed 0) and log their audio and spectrograms."""
+    from soundgen.lm.sampling import SamplingParams
+    from soundgen.pipeline import TextToSound
+
+    tts = TextToSound(codec, parts.lm, parts.conditioner)
+    result = tts.generate_batch(p.sample_prompts, p.sample_duration, SamplingParams(), seed=0)
+    for i, wav in enumerate(result.audio):
+        mono = torch.from_numpy(wav.mean(axis=0))
+        logger.audio(f"samples/{i}", mono, step, result.sample_rate)
+        logger.image(f"spectrograms/{i}", spectrogram_image(mono.numpy()), step)
+
+
+def spectrogram_image(wav: np.ndarray, n_fft: int = 512) -> np.ndarray:
+    """A log-magnitude spectrogram ``[F, T]`` scaled to 0..1, low frequencies at the bottom."""
+    hop = n_fft // 4
+    if wav.shape[-1] < n_fft:
+        wav = np.pad(wav, (0, n_fft - wav.shape[-1]))
+    frames = np.lib.stride_tricks.sliding_window_view(wav, n_fft)[::hop] * np.hanning(n_fft)
+    db = 20 * np.log10(np.abs(np.fft.rfft(frames, axis=-1)).T + 1e-5)
+    db = np.clip(db, db.max() - 80.0, None)
+    return ((db - db.min()) / max(1e-9, float(db.max() - db.min())))[::-1].astype(np.float32)
+
+
+def _checkpoint(run: RunDir, parts: _Parts, step: int, keep: int) -> None:
+    state = {
+        "step": step,
+        "model": parts.lm.state_dict(),
+        "conditioner": parts.conditioner.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "config": config_to_dict(parts.lm.cfg),
+    }
+    run.save(step, state, keep=keep)
+
+
+def _resume(run: RunDir, parts: _Parts) -> int:
+    state = run.load_latest(map_location=parts.device)
+    if state is None:
+        return 0
+    parts.lm.load_state_dict(state["model"])
+    parts.conditioner.load_state_dict(state["conditioner"])
+    parts.optimizer.load_state_dict(state["optimizer"])
+    log.info("resumed from step %d", state["step"])
+    return int(state["step"])

@@ -1,0 +1,122 @@
+"""Token cache: every clip encoded once, resumable, memory-mapped crops for training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from soundgen.codec.config import CodecConfig
+from soundgen.codec.model import build_codec
+from soundgen.data.manifest import Clip
+from soundgen.data.tokens import TokenCache, TokenCacheError, read_meta, tokenize_dataset
+
+
+def write_dataset(root: Path, per_split: dict[str, int], seconds: float = 0.25, sr: int = 16000) -> list[Clip]:
+    """Sines ('tone'), noise bursts ('noise') and clicks ('click') as a dataset in the documented layout."""
+    rng = np.random.default_rng(0)
+    clips = []
+    for split, n in per_split.items():
+        lines = []
+        for i in range(n):
+            category = ("tone", "noise", "click")[i % 3]
+            t = np.arange(int(seconds * sr)) / sr
+            if category == "tone":
+                x = 0.5 * np.sin(2 * np.pi * (220 + 110 * i) * t)
+            elif category == "noise":
+                x = 0.3 * rng.standard_normal(t.size) * np.exp(-8 * t)
+            else:
+                x = np.zeros(t.size)
+                x[:: sr // 20] = 0.9
+            clip_id = f"{split[:2]}{i:04d}ab"
+            loc = f"audio/{clip_id[:2]}/{clip_id}.wav"
+            (root / loc).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(root / loc, x.astype(np.float32), sr, subtype="PCM_16")
+            clip = Clip(
+                clip_id,
+                loc,
+                seconds,
+                sr,
+                f"a {category} sound number {i}",
+                [category],
+                category,
+                "test",
+                f"{clip_id}.wav",
+                "CC0",
+                split,
+            )
+            clips.append(clip)
+            lines.append(clip.to_json())
+        (root / split).mkdir(parents=True, exist_ok=True)
+        (root / split / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return clips
+
+
+@pytest.fixture
+def codec() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_codec(CodecConfig.tiny()).eval()
+
+
+def test_tokenize_round_trip_and_resume(tmp_path: Path, codec: torch.nn.Module) -> None:
+    clips = write_dataset(tmp_path / "ds", {"train": 5, "valid": 2})
+    out = tmp_path / "tokens"
+    report = tokenize_dataset(tmp_path / "ds", codec, out, shard_frames=300)
+    assert report.encoded == 7 and report.failed == [] and report.shards >= 3  # 125 frames a clip, 300 a shard
+    meta = read_meta(out)
+    assert (meta.n_codebooks, meta.codebook_size, meta.frame_rate) == (4, 32, 500.0)
+    cache = TokenCache(out, "train")
+    assert len(cache) == 5
+    from soundgen.audio.io import read_audio
+
+    first = clips[0]
+    audio = read_audio(first.path(tmp_path / "ds"), sample_rate=8000)
+    expected = codec.encode(torch.from_numpy(audio.samples)[None])[0].numpy()
+    index = [r.id for r in cache.records].index(first.id)
+    assert np.array_equal(cache.codes(index), expected)
+    assert cache.records[index].caption == first.caption and cache.records[index].category == "tone"
+
+    # a rerun encodes nothing again; a new clip is added in a new shard
+    again = tokenize_dataset(tmp_path / "ds", codec, out, shard_frames=300)
+    assert again.encoded == 0 and again.skipped_existing == 7
+    write_dataset(tmp_path / "ds", {"train": 6})
+    more = tokenize_dataset(tmp_path / "ds", codec, out, shard_frames=300)
+    assert more.encoded == 1 and len(TokenCache(out, "train")) == 6
+
+
+def test_interrupted_shard_is_redone(tmp_path: Path, codec: torch.nn.Module) -> None:
+    write_dataset(tmp_path / "ds", {"train": 4})
+    out = tmp_path / "tokens"
+    tokenize_dataset(tmp_path / "ds", codec, out, shard_frames=200)
+    shards = sorted((out / "train").glob("shard_*.jsonl"))
+    lost = len(shards[-1].read_text().splitlines())
+    shards[-1].unlink()  # as if the run died before this shard's index was written: its .npy alone does not count
+    assert len(TokenCache(out, "train")) == 4 - lost
+    report = tokenize_dataset(tmp_path / "ds", codec, out, shard_frames=200)
+    assert report.encoded == lost and len(TokenCache(out, "train")) == 4
+
+
+def test_batches_crop_and_pad(tmp_path: Path, codec: torch.nn.Module) -> None:
+    write_dataset(tmp_path / "ds", {"train": 3})
+    tokenize_dataset(tmp_path / "ds", codec, tmp_path / "tokens")
+    cache = TokenCache(tmp_path / "tokens", "train")
+    batch = cache.sample_batch(4, 200, 2, np.random.default_rng(0))  # clips have 125 frames: padded
+    assert batch.codes.shape == (4, 2, 200) and batch.codes.dtype == torch.int64
+    assert bool((batch.codes[:, :, 125:] == -1).all()) and bool((batch.codes[:, :, :125] >= 0).all())
+    crop = cache.sample_batch(2, 50, 4, np.random.default_rng(1)).codes
+    assert crop.shape == (2, 4, 50) and bool((crop >= 0).all())
+
+
+def test_other_codec_is_refused(tmp_path: Path, codec: torch.nn.Module) -> None:
+    write_dataset(tmp_path / "ds", {"train": 1})
+    tokenize_dataset(tmp_path / "ds", codec, tmp_path / "tokens")
+    codec.set_n_codebooks(2)
+    with pytest.raises(TokenCacheError, match="another codec"):
+        tokenize_dataset(tmp_path / "ds", codec, tmp_path / "tokens")
+    with pytest.raises(TokenCacheError, match="no 'test' clips"):
+        TokenCache(tmp_path / "tokens", "test")
+    assert json.loads((tmp_path / "tokens" / "meta.json").read_text())["n_codebooks"] == 4

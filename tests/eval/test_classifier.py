@@ -1,0 +1,136 @@
+"""The in-project classifier and ``eval generation``: accuracy on held-out clips, adherence, Fréchet distance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from soundgen.cli.main import main
+from soundgen.data.manifest import Clip
+from soundgen.eval.classifier import ClassifierDataError, ClassifierTrainConfig, load_classifier, train_classifier
+from soundgen.eval.generation_eval import FD_NOTE, PromptFileError, frechet_distance, read_prompts
+
+
+def _write_dataset(root: Path, per_split: dict[str, int], sr: int = 16000, seconds: float = 0.25) -> None:
+    rng = np.random.default_rng(1)
+    for split, n in per_split.items():
+        lines = []
+        for i in range(n):
+            category = ("tone", "noise", "click")[i % 3]
+            t = np.arange(int(seconds * sr)) / sr
+            if category == "tone":
+                x = 0.4 * np.sin(2 * np.pi * rng.uniform(200, 1500) * t)
+            elif category == "noise":
+                x = 0.3 * rng.standard_normal(t.size)
+            else:
+                x = np.zeros(t.size)
+                x[int(rng.integers(0, 400)) :: int(rng.integers(600, 1600))] = 0.9
+            clip_id = f"{split[:2]}{i:04d}ef"
+            loc = f"audio/{clip_id[:2]}/{clip_id}.wav"
+            (root / loc).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(root / loc, x.astype(np.float32), sr, subtype="PCM_16")
+            lines.append(
+                Clip(clip_id, loc, seconds, sr, f"a {category}", [], category, "t", loc, "CC0", split).to_json()
+            )
+        (root / split).mkdir(parents=True, exist_ok=True)
+        (root / split / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cls") / "ds"
+    _write_dataset(root, {"train": 24, "valid": 6, "test": 9})
+    return root
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(dataset: Path) -> Path:
+    out = dataset.parent / "classifier"
+    tiny = ClassifierTrainConfig.tiny()
+    args = ["--epochs", str(tiny.epochs), "--segment", str(tiny.segment), "--batch-size", str(tiny.batch_size)]
+    assert main(["eval", "train-classifier", "--data", str(dataset), "--out", str(out), "--min-clips", "1", *args]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["labels"] == ["click", "noise", "tone"] and report["eval_split"] == "test"
+    assert report["eval_clips"] == 9
+    return out
+
+
+def test_classifier_learns_the_categories(classifier_dir: Path) -> None:
+    model, report = load_classifier(classifier_dir)
+    assert report is not None and report.accuracy >= 0.75 > report.chance
+    t = np.arange(8000) / 16000
+    probs, emb = model.analyse((0.4 * np.sin(2 * np.pi * 700 * t)).astype(np.float32))
+    assert model.cfg.labels[int(np.argmax(probs))] == "tone"
+    assert emb.shape == (model.cfg.embed_dim,) and probs.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_too_few_categories_is_an_error(tmp_path: Path) -> None:
+    _write_dataset(tmp_path, {"train": 1, "test": 1})
+    with pytest.raises(ClassifierDataError, match="needs 2"):
+        train_classifier(tmp_path, tmp_path / "c", ClassifierTrainConfig.tiny())
+
+
+def test_frechet_distance_properties() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((400, 4))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    shifted = frechet_distance(a, a + 3.0)
+    assert shifted == pytest.approx(36.0, rel=1e-6)  # |mean difference|^2 = 4 * 3^2
+    assert frechet_distance(a, rng.standard_normal((400, 4)) * 2) > 1.0
+
+
+def test_read_prompts_formats(tmp_path: Path) -> None:
+    f = tmp_path / "p.txt"
+    f.write_text('{"prompt": "a beep", "category": "tone"}\nnoise\tstatic hiss\n# comment\n')
+    assert [(p.prompt, p.category) for p in read_prompts(f)] == [("a beep", "tone"), ("static hiss", "noise")]
+    f.write_text("no tab here\n")
+    with pytest.raises(PromptFileError, match=":1:"):
+        read_prompts(f)
+
+
+def test_eval_generation_cli(
+    dataset: Path, classifier_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from soundgen.codec.io import save_codec
+    from soundgen.lm.io import save_lm
+    from soundgen.pipeline import TextToSound
+
+    tts = TextToSound.tiny_random(0)
+    model = tmp_path / "model"
+    save_codec(tts.codec, model / "codec")  # type: ignore[arg-type]
+    save_lm(tts.lm, tts.conditioner, model / "lm")
+    prompts = tmp_path / "prompts.tsv"
+    prompts.write_text("tone\ta steady tone\nspeech\ta voice\n")
+    out = tmp_path / "report"
+    code = main(
+        [
+            "eval",
+            "generation",
+            "--model",
+            str(model),
+            "--prompts",
+            str(prompts),
+            "--data",
+            str(dataset),
+            "--classifier",
+            str(classifier_dir),
+            "--count",
+            "2",
+            "--duration",
+            "0.1",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert report["n_generated"] == 4 and report["n_real"] == 9
+    assert 0.0 <= report["adherence"] <= 1.0 and report["frechet_distance"] >= 0.0
+    assert report["prompts"][1]["adherence"] is None  # 'speech' is not a category the classifier knows
+    assert report["real_time_factor"] > 0 and report["peak_rss_mb"] > 50
+    md = (out / "report.md").read_text()
+    assert FD_NOTE in md and "speech" in md

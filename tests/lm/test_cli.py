@@ -1,0 +1,119 @@
+"""The CLI end to end: tokenize, train, export, generate (in-process and as a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import soundfile as sf
+
+from soundgen.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def model_dir(assets: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    tokens = root / "tokens"
+    assert (
+        main(
+            [
+                "data",
+                "tokenize",
+                str(assets.dataset),
+                "--codec",
+                str(assets.codec_dir),
+                "--out",
+                str(tokens),
+                "--n-codebooks",
+                "2",
+            ]
+        )
+        == 0
+    )
+    cfg = root / "tiny.yaml"
+    cfg.write_text(
+        "model:\n  n_codebooks: 2\n  d_model: 16\n  n_heads: 2\n  n_layers: 1\n  max_frames: 64\n"
+        "  text: {kind: hashed, dim: 16, n_buckets: 256, n_heads: 2, max_tokens: 32}\n"
+        "train: {batch_size: 2, segment_frames: 32, valid_every: 0, sample_every: 0, checkpoint_every: 2}\n"
+    )
+    assert (
+        main(
+            [
+                "lm",
+                "train",
+                "--config",
+                str(cfg),
+                "--tokens",
+                str(tokens),
+                "--out",
+                str(root / "run"),
+                "--steps",
+                "2",
+                "--train.lr=3e-3",
+            ]
+        )
+        == 0
+    )
+    out = root / "model"
+    assert main(["lm", "export", str(root / "run"), "--codec", str(assets.codec_dir), "--out", str(out)]) == 0
+    return out
+
+
+def test_generate_writes_numbered_wavs_of_the_asked_duration(model_dir: Path, tmp_path: Path, capsys: Any) -> None:
+    out = tmp_path / "boom.wav"
+    code = main(
+        ["generate", "a click sound", "-d", "0.1", "-n", "2", "--seed", "3", "--model", str(model_dir), "-o", str(out)]
+    )
+    assert code == 0
+    printed = capsys.readouterr()
+    files = [tmp_path / "boom_1.wav", tmp_path / "boom_2.wav"]
+    assert printed.out.split() == [str(f) for f in files]
+    assert "seed 3" in printed.err
+    for f in files:
+        info = sf.info(f)
+        assert info.samplerate == 8000 and info.frames == 800
+
+
+def test_continue_from_audio_file(model_dir: Path, assets: Any, tmp_path: Path) -> None:
+    clip = next((assets.dataset / "audio").rglob("*.wav"))  # 0.25 s
+    out = tmp_path / "more.flac"
+    assert (
+        main(["generate", "a tone", "-d", "0.05", "--continue", str(clip), "--model", str(model_dir), "-o", str(out)])
+        == 0
+    )
+    assert sf.info(out).frames == 2400  # 0.25 s of prompt + 0.05 s, at 8 kHz
+
+
+@pytest.mark.parametrize(("prompt", "message"), [("  ", "prompt is empty"), ("word " * 300, "limit is")])
+def test_bad_prompts_are_one_line_errors(
+    model_dir: Path, tmp_path: Path, capsys: Any, prompt: str, message: str
+) -> None:
+    assert main(["generate", prompt, "--model", str(model_dir), "-o", str(tmp_path / "x.wav")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_no_model_installed_is_one_line(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOUNDGEN_MODEL", str(tmp_path / "nothing"))
+    assert main(["generate", "a dog", "-o", str(tmp_path / "x.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "no model is installed" in err and err.count("\n") == 1
+
+
+def test_generate_subprocess(model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sub.wav"
+    env = {**os.environ, "SOUNDGEN_MODEL": str(model_dir), "SOUNDGEN_NO_PROGRESS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "soundgen", "generate", "a noise sound", "-d", "0.04", "--threads", "1", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sf.info(out).frames == 320

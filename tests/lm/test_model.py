@@ -1,0 +1,170 @@
+"""LM: KV cache equals the full forward, CFG, seeds, overfitting, windows, text encoders."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from soundgen.errors import CancelledError, InvalidRequestError
+from soundgen.lm.conditioners import HashedConditioner
+from soundgen.lm.config import LMConfig
+from soundgen.lm.generate import generate_codes, plan_chunks, steps_of
+from soundgen.lm.model import LMModel
+from soundgen.lm.patterns import build_delay_pattern, shift_right
+from soundgen.lm.sampling import SamplingParams, sample_tokens
+
+
+def _model(seed: int = 0, **kw: object) -> tuple[LMModel, HashedConditioner]:
+    torch.manual_seed(seed)
+    cfg = LMConfig.tiny()
+    for key, value in kw.items():
+        setattr(cfg, key, value)
+    cond = HashedConditioner(cfg.text)
+    return LMModel(cfg, cond.dim).eval(), cond
+
+
+def test_incremental_forward_matches_full_forward() -> None:
+    lm, cond = _model()
+    memory = lm.memory(cond.encode(["a dog barking", "rain"]))
+    codes = torch.randint(0, lm.cfg.codebook_size, (2, lm.cfg.n_codebooks, 20))
+    inp = shift_right(build_delay_pattern(codes, lm.special), lm.special)
+    full = lm(inp, memory)
+    state = lm.new_state(2, inp.shape[-1])
+    first = lm(inp[..., :7], memory, state, offset=0)  # prefill
+    rest = [lm(inp[..., s : s + 1], memory, state, offset=s) for s in range(7, 12)]
+    chunk = lm(inp[..., 12:], memory, state, offset=12)  # several steps on top of a cache
+    incremental = torch.cat([first, *rest, chunk], dim=2)
+    torch.testing.assert_close(incremental, full, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("prompt_frames", [0, 5])
+def test_kv_cache_generation_equals_no_cache(prompt_frames: int) -> None:
+    lm, cond = _model(1)
+    memory = lm.memory(cond.encode(["thunder far away", "a bell"]))
+    prompt = torch.randint(0, lm.cfg.codebook_size, (2, lm.cfg.n_codebooks, prompt_frames)) if prompt_frames else None
+    params = SamplingParams(temperature=1.0, top_k=20, top_p=0.9, cfg_coef=3.0)
+    out = [
+        generate_codes(lm, memory, 24, params, prompt=prompt, generator=torch.Generator().manual_seed(5), use_cache=c)
+        for c in (True, False)
+    ]
+    assert out[0].shape == (2, lm.cfg.n_codebooks, prompt_frames + 24)
+    assert torch.equal(out[0], out[1])
+    if prompt is not None:
+        assert torch.equal(out[0][..., :prompt_frames], prompt)
+
+
+def test_cfg_one_equals_conditional_path() -> None:
+    lm, cond = _model(2)
+    with torch.no_grad():  # a random model barely listens to its text: make the condition matter
+        lm.null_token.normal_(std=1.0)
+        lm.cond_proj.weight.normal_(std=1.0)
+        lm.heads.weight.normal_(std=1.0)
+    memory = lm.memory(cond.encode(["glass breaking"]))
+    params = SamplingParams(temperature=1.0, top_k=0, cfg_coef=1.0)
+    plain = generate_codes(lm, memory, 16, params, generator=torch.Generator().manual_seed(3))
+    batched = generate_codes(lm, memory, 16, params, generator=torch.Generator().manual_seed(3), force_cfg_batch=True)
+    assert torch.equal(plain, batched)
+    guided = generate_codes(
+        lm,
+        memory,
+        16,
+        SamplingParams(temperature=1.0, top_k=0, cfg_coef=5.0),
+        generator=torch.Generator().manual_seed(3),
+    )
+    assert not torch.equal(plain, guided)  # guidance does change the result
+
+
+def test_same_seed_same_codes_other_seed_differs() -> None:
+    lm, cond = _model(3)
+    memory = lm.memory(cond.encode(["wind"]))
+    params = SamplingParams()
+    a, b, c = (generate_codes(lm, memory, 20, params, generator=torch.Generator().manual_seed(s)) for s in (7, 7, 8))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_long_generation_slides_the_window_and_reports_progress() -> None:
+    lm, cond = _model(4, max_frames=16)
+    memory = lm.memory(cond.encode(["engine hum"]))
+    seen: list[tuple[int, int]] = []
+    codes = generate_codes(
+        lm,
+        memory,
+        50,
+        SamplingParams(),
+        generator=torch.Generator().manual_seed(0),
+        progress=lambda s, n: seen.append((s, n)),
+        stride=4,
+    )
+    assert codes.shape == (1, lm.cfg.n_codebooks, 50)
+    chunks = plan_chunks(0, 50, 16, 4)
+    assert sum(c.new for c in chunks) == 50 and all(c.context + c.new <= 16 for c in chunks)
+    total = steps_of(chunks, lm.cfg.n_codebooks)
+    assert seen == [(i, total) for i in range(1, total + 1)]
+
+
+def test_cancellation_between_steps() -> None:
+    lm, cond = _model(5)
+    memory = lm.memory(cond.encode(["a cat"]))
+    calls: list[int] = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(CancelledError):
+        generate_codes(lm, memory, 30, SamplingParams(), should_cancel=cancel)
+    assert len(calls) == 4
+
+
+def test_tiny_model_overfits_one_batch() -> None:
+    lm, cond = _model(6)
+    lm.train()
+    cond.train()
+    codes = torch.randint(0, lm.cfg.codebook_size, (4, lm.cfg.n_codebooks, 24))
+    codes[1, :, 18:] = -1  # padding is ignored
+    prompts = ["dog bark", "cat meow", "rain on a roof", "door slam"]
+    opt = torch.optim.AdamW([*lm.parameters(), *cond.parameters()], lr=3e-3)
+    losses = []
+    for _ in range(120):
+        result = lm.compute_loss(codes, lm.memory(cond.encode(prompts)))
+        opt.zero_grad()
+        result.loss.backward()
+        opt.step()
+        losses.append(result.loss.item())
+    assert losses[-1] < 0.3 * losses[0]
+    assert float(result.accuracy.min()) > 0.8
+
+
+def test_sampling_filters() -> None:
+    logits = torch.tensor([[0.0, 5.0, 4.0, -3.0]])
+    assert sample_tokens(logits, SamplingParams(temperature=0.0), None).item() == 1
+    g = torch.Generator().manual_seed(0)
+    draws = {int(sample_tokens(logits, SamplingParams(top_k=2), g)) for _ in range(200)}
+    assert draws == {1, 2}
+    draws = {int(sample_tokens(logits, SamplingParams(top_k=0, top_p=0.5), g)) for _ in range(100)}
+    assert draws == {1}
+    with pytest.raises(InvalidRequestError):
+        SamplingParams(top_p=1.5).check()
+
+
+def test_hashed_encoder_rejects_empty_and_overlong_prompts() -> None:
+    cond = HashedConditioner(LMConfig.tiny().text)
+    with pytest.raises(InvalidRequestError, match="empty"):
+        cond.encode(["   "])
+    with pytest.raises(InvalidRequestError, match="limit is 32"):
+        cond.encode([" ".join(["word"] * 40)])
+    out = cond.encode(["a dog", "a much longer prompt here"])
+    assert out.embeddings.shape == (2, 5, cond.dim) and out.mask.sum(1).tolist() == [2, 5]
+
+
+def test_kv_cache_equals_no_cache_across_sliding_windows() -> None:
+    lm, cond = _model(7, max_frames=12)
+    memory = lm.memory(cond.encode(["a long drone"]))
+    out = [
+        generate_codes(
+            lm, memory, 30, SamplingParams(top_k=10), generator=torch.Generator().manual_seed(1), use_cache=c, stride=5
+        )
+        for c in (True, False)
+    ]
+    assert out[0].shape[-1] == 30 and torch.equal(out[0], out[1])

@@ -1,0 +1,91 @@
+"""LM training on a token cache: resume, TensorBoard, export, load and generate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from soundgen.codec.io import load_codec
+from soundgen.errors import ConfigError
+from soundgen.lm.config import LMRunConfig
+from soundgen.lm.export import ExportError, export_model, load_run
+from soundgen.lm.io import load_lm
+from soundgen.pipeline import GenerationRequest, TextToSound
+from soundgen.train.lm import train_lm
+
+
+def _tags(tb: Path) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tb), size_guidance={"audio": 0, "images": 0, "scalars": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    return {*tags["scalars"], *tags["audio"], *tags["images"]}
+
+
+def test_train_resume_log_export_generate(assets: Any, tmp_path: Path) -> None:
+    cfg = LMRunConfig.tiny()
+    cfg.train.steps = 3
+    codec = load_codec(assets.codec_dir)
+    first = train_lm(cfg, assets.tokens, tmp_path / "run", codec)
+    assert first.step == 3 and first.valid_loss is not None
+    cfg.train.steps = 6
+    second = train_lm(cfg, assets.tokens, tmp_path / "run", codec)  # resumes at 3
+    assert second.step == 6
+    assert [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()][-1].startswith("step_")
+    tags = _tags(tmp_path / "run" / "tb")
+    for tag in (
+        "train/loss",
+        "train/perplexity",
+        "train/ce_codebook_1",
+        "train/accuracy_codebook_0",
+        "valid/loss",
+        "samples/0",
+        "spectrograms/0",
+    ):
+        assert tag in tags
+
+    out = tmp_path / "model"
+    assert export_model(tmp_path / "run", assets.codec_dir, out).step == 6
+    assert {p.name for p in out.iterdir()} == {"codec", "lm", "MODEL_CARD.md"}
+    assert json.loads((out / "lm" / "config.json").read_text())["text_encoder"] == "hashed"
+    assert "testgen: 12 clips, licence: CC0" in (out / "MODEL_CARD.md").read_text()
+    with pytest.raises(ExportError, match="already exists"):
+        export_model(tmp_path / "run", assets.codec_dir, out)
+
+    trained, _ = load_run(tmp_path / "run")
+    loaded = load_lm(out / "lm")
+    memory = [m.lm.memory(m.conditioner.encode(["a tone sound"])) for m in (trained, loaded)]
+    tokens = torch.randint(0, 32, (1, 2, 9))
+    torch.testing.assert_close(trained.lm(tokens, memory[0]), loaded.lm(tokens, memory[1]))
+
+    tts = TextToSound.load(out)
+    result = tts.generate(GenerationRequest("a tone sound", duration=0.06, seed=1))
+    assert result.audio[0].shape == (1, 480)
+    half = TextToSound.load(out, dtype="bfloat16")
+    assert half.lm.dtype == torch.bfloat16
+    assert half.generate(GenerationRequest("a tone sound", duration=0.06, seed=1)).audio[0].shape == (1, 480)
+
+
+def test_config_must_fit_the_tokens(assets: Any, tmp_path: Path) -> None:
+    cfg = LMRunConfig.tiny()
+    cfg.model.n_codebooks = 8
+    with pytest.raises(ConfigError, match="holds 4 codebooks"):
+        train_lm(cfg, assets.tokens, tmp_path / "run")
+    cfg = LMRunConfig.tiny()
+    cfg.train.segment_frames = 1000
+    with pytest.raises(ConfigError, match="segment_frames"):
+        train_lm(cfg, assets.tokens, tmp_path / "run")
+
+
+@pytest.mark.parametrize("name", ["default", "small", "musicgen_small_size"])
+def test_shipped_configs_load(name: str) -> None:
+    from soundgen.config import load_config
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(LMRunConfig, root / "configs" / "lm" / f"{name}.yaml")
+    assert cfg.train.segment_frames <= cfg.model.max_frames

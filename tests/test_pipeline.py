@@ -1,0 +1,93 @@
+"""TextToSound on the tiny random codec + LM: durations, progress, cancellation, seeds, bad requests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from soundgen.errors import CancelledError, InvalidRequestError, ModelNotFoundError
+from soundgen.lm.sampling import SamplingParams
+from soundgen.pipeline import GenerationRequest, TextToSound, default_model_dir
+
+
+@pytest.fixture(scope="module")
+def tts() -> TextToSound:
+    return TextToSound.tiny_random(seed=0)
+
+
+def test_generate_duration_count_progress(tts: TextToSound) -> None:
+    seen: list[tuple[int, int]] = []
+    result = tts.generate(
+        GenerationRequest("a dog barking", duration=0.1, count=2, seed=4), progress=lambda s, n: seen.append((s, n))
+    )
+    assert result.sample_rate == tts.codec.sample_rate == 8000
+    assert len(result.audio) == 2
+    assert all(a.shape == (1, 800) and a.dtype == np.float32 and np.isfinite(a).all() for a in result.audio)
+    assert result.seed == 4 and result.duration == pytest.approx(0.1) and result.elapsed > 0
+    total = seen[-1][1]
+    assert seen == [(i, total) for i in range(1, total + 1)]
+    assert total == 5 + tts.lm.cfg.n_codebooks - 1  # 0.1 s at 50 frames/s, plus the delay
+
+
+def test_same_seed_reproduces_and_seed_is_reported(tts: TextToSound) -> None:
+    req = GenerationRequest("rain", duration=0.05, seed=11)
+    a, b = tts.generate(req), tts.generate(req)
+    assert np.array_equal(a.audio[0], b.audio[0])
+    drawn = tts.generate(GenerationRequest("rain", duration=0.05))
+    again = tts.generate(GenerationRequest("rain", duration=0.05, seed=drawn.seed))
+    assert np.array_equal(drawn.audio[0], again.audio[0])
+
+
+def test_cache_and_no_cache_give_the_same_audio(tts: TextToSound) -> None:
+    runs = [tts.generate_batch(["wind", "a bell"], 0.3, SamplingParams(), seed=2, use_cache=c) for c in (True, False)]
+    for x, y in zip(runs[0].audio, runs[1].audio, strict=True):
+        assert np.array_equal(x, y)
+
+
+def test_cancel_raises(tts: TextToSound) -> None:
+    steps: list[int] = []
+    with pytest.raises(CancelledError):
+        tts.generate(
+            GenerationRequest("thunder", duration=0.5),
+            progress=lambda s, n: steps.append(s),
+            should_cancel=lambda: len(steps) >= 5,
+        )
+    assert len(steps) == 5
+
+
+def test_long_duration_beyond_the_window(tts: TextToSound) -> None:
+    window_s = tts.lm.cfg.max_frames / tts.lm.cfg.frame_rate
+    result = tts.generate(GenerationRequest("engine", duration=2.2 * window_s, seed=1, top_k=50))
+    assert result.audio[0].shape[-1] == round(2.2 * window_s * 8000)
+
+
+def test_audio_prompt_continuation(tts: TextToSound) -> None:
+    t = np.arange(1600) / 16000
+    prompt = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]  # 0.1 s at 16 kHz
+    result = tts.generate_batch(["a tone"], 0.05, seed=0, audio_prompt=prompt, audio_prompt_rate=16000)
+    assert result.audio[0].shape == (1, 1200)  # 0.1 s of prompt + 0.05 s new, at 8 kHz
+
+
+@pytest.mark.parametrize(
+    ("request_", "match"),
+    [
+        (GenerationRequest(""), "empty"),
+        (GenerationRequest("x" * 1001), "limit"),
+        (GenerationRequest(" ".join(["boom"] * 50)), "limit is 32"),
+        (GenerationRequest("ok", duration=0), "duration"),
+        (GenerationRequest("ok", duration=float("nan")), "duration"),
+        (GenerationRequest("ok", count=0), "count"),
+        (GenerationRequest("ok", top_p=2.0), "top_p"),
+        (GenerationRequest("ok", seed=-1), "seed"),
+        (GenerationRequest("ok", temperature=-1), "temperature"),
+    ],
+)
+def test_bad_requests_are_refused(tts: TextToSound, request_: GenerationRequest, match: str) -> None:
+    with pytest.raises(InvalidRequestError, match=match):
+        tts.generate(request_)
+
+
+def test_default_model_dir_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.setenv("SOUNDGEN_MODEL", str(tmp_path))
+    with pytest.raises(ModelNotFoundError, match="no model is installed"):
+        default_model_dir()
