@@ -56,8 +56,14 @@ test: setup
 demo: setup
 	$(BIN)/soundgen data recipe default --quick --out runs/quick-corpus
 
+# Benchmarks (JSON in benchmarks/results/). EnCodec is the codec speed peer; installed without its dependencies
+# because it asks for torchaudio, which has no CPU build here and is not needed for its model class.
 bench: setup
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps "encodec==0.1.1" "einops>=0.7,<1"
 	$(BIN)/python benchmarks/data_build.py
+	$(BIN)/python benchmarks/codec_speed.py
+	$(BIN)/python benchmarks/generation_speed.py
+	$(BIN)/python benchmarks/service_load.py
 
 clean-venv:
 	rm -rf $(VENV)

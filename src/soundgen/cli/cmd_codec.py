@@ -1,0 +1,170 @@
+"""``soundgen codec train|export|encode|decode`` and ``soundgen eval codec``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import typing
+from pathlib import Path
+from typing import Any
+
+from soundgen.errors import AudioReadError, SoundgenError
+
+
+def _config_options(parser: argparse.ArgumentParser) -> None:
+    """Add one ``--section.key=VALUE`` override option per field of the codec run config."""
+    from soundgen.codec.config import CodecRunConfig
+
+    group = parser.add_argument_group("config overrides (YAML values, e.g. --train.lr=3e-4 --model.strides=[2,4,5,8])")
+    hints = typing.get_type_hints(CodecRunConfig)
+    for section in dataclasses.fields(CodecRunConfig):
+        for f in dataclasses.fields(hints[section.name]):
+            key = f"{section.name}.{f.name}"
+            group.add_argument(
+                f"--{key}", dest=f"override:{key}", metavar="VALUE", default=None, help=argparse.SUPPRESS
+            )
+
+
+_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """``--train.lr=3e-4`` options as ``train.lr=0.0003`` overrides.
+
+    YAML 1.1 reads ``3e-4`` (no dot in the mantissa) as a string, so such numbers are rewritten first.
+    """
+    out = []
+    for key, value in vars(args).items():
+        if key.startswith("override:") and value is not None:
+            text = repr(float(value)) if _FLOAT.match(value) else value
+            out.append(f"{key.split(':', 1)[1]}={text}")
+    return out
+
+
+def register(groups: Any) -> None:
+    codec = groups.group("codec")
+    p = codec.add_parser(
+        "train",
+        help="train a codec on a dataset (resumes from RUN_DIR's last checkpoint)",
+        epilog="Any config key can be overridden on the command line: --train.lr=3e-4 --model.strides=[2,4,5,8]",
+    )
+    p.add_argument("--config", type=Path, help="YAML config (sections model: and train:); default: built-in defaults")
+    p.add_argument("--data", type=Path, required=True, help="dataset directory built by 'soundgen data build'")
+    p.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, TensorBoard logs)")
+    p.add_argument("--steps", type=int, help="train until this many steps (overrides train.steps)")
+    _config_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = codec.add_parser("export", help="write a run's codec as a model directory (config.json + model.safetensors)")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="model directory to write")
+    p.add_argument("--fp16", action="store_true", help="store weights as float16")
+    p.add_argument("--model-id", help="name recorded in the model and in every file it encodes")
+    p.set_defaults(func=cmd_export)
+
+    p = codec.add_parser("encode", help="compress an audio file to .sgc")
+    p.add_argument("input", type=Path, help="audio file (any rate, channels and readable format; also ARCHIVE::MEMBER)")
+    p.add_argument("output", type=Path, help="output .sgc file")
+    p.add_argument("--bitrate", type=float, default=6.0, help="kbps (default 6: 12 codebooks of the default model)")
+    p.add_argument("--model", type=Path, help="codec model directory (default: the bundled models/default/codec)")
+    p.set_defaults(func=cmd_encode)
+
+    p = codec.add_parser("decode", help="decode a .sgc file to audio (.wav, .flac, .ogg, ...)")
+    p.add_argument("input", type=Path, help=".sgc file")
+    p.add_argument("output", type=Path, help="audio file to write; format from its suffix")
+    p.add_argument("--model", type=Path, help="codec model directory (default: the bundled one)")
+    p.add_argument("--sample-rate", type=int, help="output sample rate (default: the codec's)")
+    p.set_defaults(func=cmd_decode)
+
+    p = groups.group("eval").add_parser("codec", help="compare a codec with Opus/MP3/codec2 on a dataset's clips")
+    p.add_argument("--model", type=Path, help="codec model directory (default: the bundled one)")
+    p.add_argument("--data", type=Path, required=True, help="dataset directory")
+    p.add_argument("--split", default="test", help="dataset split (default test)")
+    p.add_argument("--bitrates", default="1.5,3,6", help="comma-separated kbps (default 1.5,3,6)")
+    p.add_argument("--max-clips", type=int, default=20, help="clips to evaluate (default 20)")
+    p.add_argument("--out", type=Path, default=Path("eval_codec"), help="directory for JSON, Markdown and plot")
+    p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (slow)")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from soundgen.codec.config import CodecRunConfig
+    from soundgen.config import load_config
+    from soundgen.train.codec import train_codec
+
+    cfg = load_config(CodecRunConfig, args.config, _overrides(args))
+    if not args.data.is_dir():
+        raise SoundgenError(f"dataset directory {args.data} does not exist; build one with 'soundgen data build'")
+    result = train_codec(cfg, args.data, args.out, steps=args.steps)
+    losses = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in result.last_losses.items() if k.startswith("loss/"))
+    print(f"trained to step {result.step} in {result.run_dir} ({result.steps_per_second:.2f} steps/s) {losses}")
+    for kbps, metrics in result.validation.items():
+        print(f"  valid @ {kbps:g} kbps: " + " ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from soundgen.train.codec import export_run
+
+    out = export_run(args.run_dir, args.out, fp16=args.fp16, model_id=args.model_id)
+    print(f"exported codec to {out}")
+    return 0
+
+
+def _check_input(path: Path) -> None:
+    if "::" not in str(path) and not path.is_file():  # archive members (game.pk3::snd/boom.ogg) are checked later
+        raise AudioReadError(f"{path}: no such file")
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from soundgen.codec.files import encode_file
+    from soundgen.codec.io import load_codec
+
+    _check_input(args.input)
+    if args.bitrate <= 0:
+        raise SoundgenError(f"--bitrate must be positive, got {args.bitrate}")
+    codec = load_codec(args.model)
+    k = codec.set_bitrate(args.bitrate)
+    result = encode_file(codec, args.input, args.output)
+    print(
+        f"{args.output}: {result.duration:.2f} s, {k} codebooks, {result.bytes_written} bytes, "
+        f"{result.bitrate:.2f} kbps (nominal {result.header.bitrate():.2f})"
+    )
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from soundgen.codec.files import decode_file
+    from soundgen.codec.io import load_codec
+
+    _check_input(args.input)
+    if args.sample_rate is not None and not 1000 <= args.sample_rate <= 384000:
+        raise SoundgenError(f"--sample-rate must be between 1000 and 384000, got {args.sample_rate}")
+    codec = load_codec(args.model)
+    header = decode_file(codec, args.input, args.output, sample_rate=args.sample_rate)
+    print(f"{args.output}: {header.length / header.sample_rate:.2f} s from {header.n_codebooks} codebooks")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from soundgen.eval.codec_eval import run_codec_eval
+
+    try:
+        bitrates = [float(b) for b in args.bitrates.split(",") if b.strip()]
+    except ValueError as e:
+        raise SoundgenError(f"--bitrates must be comma-separated numbers, got '{args.bitrates}'") from e
+    if not bitrates or any(b <= 0 for b in bitrates):
+        raise SoundgenError("--bitrates must list positive numbers")
+    report = run_codec_eval(
+        args.model,
+        args.data,
+        bitrates,
+        args.out,
+        split=args.split,
+        max_clips=args.max_clips,
+        visqol=not args.no_visqol,
+    )
+    print(report.markdown)
+    print(f"wrote {args.out}/codec_eval.json, codec_eval.md and codec_eval.png")
+    return 0

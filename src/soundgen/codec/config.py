@@ -1,0 +1,209 @@
+"""Typed configs of the neural audio codec: the model, its training, and the two together (a run)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+Activation = Literal["elu", "snake"]
+
+
+@dataclass
+class CodecConfig:
+    """Architecture of a codec (everything needed to rebuild it from ``config.json``).
+
+    Attributes:
+        sample_rate: audio samples per second.
+        channels: audio channels.
+        base_channels: channels of the first encoder stage; each stride doubles them (capped at ``max_channels``).
+        max_channels: upper bound on the channels of any stage.
+        strides: encoder downsampling factors, first to last; their product is the hop length.
+        residual_units: residual units per stage.
+        dilations: dilations of the residual units of a stage (cycled when shorter than ``residual_units``).
+        kernel_size: kernel of the first and last convolution.
+        residual_kernel_size: kernel of the dilated convolutions in residual units.
+        activation: ``elu`` or ``snake`` (periodic, per-channel learned frequency).
+        lstm_layers: layers of a unidirectional LSTM at the bottleneck (0 = none).
+        latent_dim: dimension of the encoder output / quantizer input.
+        n_codebooks: codebooks of the residual quantizer (the most a bitrate can use).
+        codebook_size: entries per codebook.
+        codebook_dim: if set, codes are looked up in a projected, l2-normalised space of this dimension
+            (DAC style); ``None`` looks them up in the latent space itself.
+        ema_decay: decay of the EMA codebook updates.
+        commitment_weight: weight of the commitment loss.
+        dead_code_threshold: a code whose EMA usage falls below this fraction of the uniform usage
+            (``total / codebook_size``) is dead and replaced by a current encoder output.
+        kmeans_iters: k-means iterations used to initialise the codebooks from the first batch.
+        quantizer_dropout: probability that a training example uses a random number of codebooks.
+        bitrates: bitrates (kbps) this model is meant to serve; each must be a whole number of codebooks.
+    """
+
+    sample_rate: int = 16000
+    channels: int = 1
+    base_channels: int = 16
+    max_channels: int = 256
+    strides: list[int] = field(default_factory=lambda: [4, 4, 5, 4])
+    residual_units: int = 1
+    dilations: list[int] = field(default_factory=lambda: [1, 3, 9])
+    kernel_size: int = 7
+    residual_kernel_size: int = 3
+    activation: Activation = "elu"
+    lstm_layers: int = 0
+    latent_dim: int = 128
+    n_codebooks: int = 12
+    codebook_size: int = 1024
+    codebook_dim: int | None = None
+    ema_decay: float = 0.99
+    commitment_weight: float = 1.0
+    dead_code_threshold: float = 0.05
+    kmeans_iters: int = 10
+    quantizer_dropout: float = 1.0
+    bitrates: list[float] = field(default_factory=lambda: [1.5, 3.0, 6.0])
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0 or self.channels <= 0:
+            raise ValueError("sample_rate and channels must be positive")
+        if not self.strides or any(s <= 0 for s in self.strides):
+            raise ValueError("strides must be a non-empty list of positive integers")
+        if self.codebook_size < 2 or self.n_codebooks < 1:
+            raise ValueError("codebook_size must be >= 2 and n_codebooks >= 1")
+        if self.codebook_size > 1 << 16:
+            raise ValueError("codebook_size must be at most 65536")
+
+    @classmethod
+    def tiny(cls) -> CodecConfig:
+        """A very small codec for tests: 8 kHz, hop 16 (500 frames/s), 4 codebooks of 32."""
+        return cls(
+            sample_rate=8000,
+            base_channels=4,
+            max_channels=16,
+            strides=[2, 2, 4],
+            dilations=[1, 3],
+            residual_units=1,
+            latent_dim=8,
+            n_codebooks=4,
+            codebook_size=32,
+            kmeans_iters=2,
+            bitrates=[5.0, 10.0],
+        )
+
+    @property
+    def hop_length(self) -> int:
+        """Audio samples per code frame (product of the strides)."""
+        return math.prod(self.strides)
+
+    @property
+    def frame_rate(self) -> float:
+        """Code frames per second."""
+        return self.sample_rate / self.hop_length
+
+    @property
+    def bits_per_code(self) -> int:
+        """Bits needed to store one code, ``ceil(log2(codebook_size))``."""
+        return max(1, math.ceil(math.log2(self.codebook_size)))
+
+    def codebooks_for_bitrate(self, kbps: float) -> int:
+        """Number of codebooks whose bitrate is closest to ``kbps`` without exceeding it (at least 1)."""
+        per_codebook = self.frame_rate * self.bits_per_code / 1000.0
+        k = int(math.floor(kbps / per_codebook + 1e-6))
+        return max(1, min(self.n_codebooks, k))
+
+    def bitrate(self, n_codebooks: int) -> float:
+        """Nominal bitrate in kbps when ``n_codebooks`` are used."""
+        return n_codebooks * self.frame_rate * self.bits_per_code / 1000.0
+
+
+@dataclass
+class CodecTrainConfig:
+    """How a codec is trained.
+
+    Attributes:
+        steps: total optimisation steps.
+        batch_size: examples per step.
+        segment_seconds: length of each training crop.
+        lr: Adam learning rate (generator and discriminator).
+        betas: Adam betas.
+        grad_clip: gradient norm clip (0 = off).
+        weight_l1: weight of the L1 waveform loss.
+        weight_mel: weight of the multi-scale mel loss.
+        weight_adv: weight of the adversarial (hinge) loss.
+        weight_feat: weight of the feature-matching loss.
+        mel_windows: window sizes of the multi-scale mel loss.
+        n_mels: mel bands of the mel loss.
+        use_balancer: scale loss gradients with EnCodec's balancer instead of summing them.
+        discriminator: train a multi-scale STFT discriminator at all.
+        disc_start_step: step from which the discriminator is trained and used (warm-up before).
+        disc_filters: channels of the discriminator convolutions.
+        disc_windows: FFT sizes of the discriminator's scales.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        autocast: ``auto`` (bf16 on CUDA; off on CPU, where bf16 convolutions measured 2-4x slower than
+            float32 on this project's machines), ``bf16`` (always) or ``fp32`` (never).
+        num_workers: data-loader worker processes.
+        threads: torch threads on CPU (0 = leave torch's default).
+        log_every: steps between logged scalars.
+        eval_every: steps between validation metrics and audio examples.
+        save_every: steps between checkpoints.
+        keep_checkpoints: checkpoints kept in the run directory.
+        valid_batches: validation batches per evaluation.
+        seed: random seed.
+    """
+
+    steps: int = 100_000
+    batch_size: int = 8
+    segment_seconds: float = 1.0
+    lr: float = 3e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.9])
+    grad_clip: float = 1.0
+    weight_l1: float = 0.1
+    weight_mel: float = 1.0
+    weight_adv: float = 3.0
+    weight_feat: float = 3.0
+    mel_windows: list[int] = field(default_factory=lambda: [256, 512, 1024, 2048])
+    n_mels: int = 64
+    use_balancer: bool = True
+    discriminator: bool = True
+    disc_start_step: int = 5_000
+    disc_filters: int = 32
+    disc_windows: list[int] = field(default_factory=lambda: [256, 512, 1024])
+    device: str = "auto"
+    autocast: Literal["auto", "bf16", "fp32"] = "auto"
+    num_workers: int = 0
+    threads: int = 0
+    log_every: int = 25
+    eval_every: int = 1000
+    save_every: int = 1000
+    keep_checkpoints: int = 3
+    valid_batches: int = 4
+    seed: int = 0
+
+    @classmethod
+    def tiny(cls) -> CodecTrainConfig:
+        """A few fast steps for tests."""
+        return cls(
+            steps=4,
+            batch_size=2,
+            segment_seconds=0.128,
+            mel_windows=[64, 128],
+            n_mels=16,
+            disc_start_step=2,
+            disc_filters=4,
+            disc_windows=[64, 128],
+            autocast="fp32",
+            log_every=1,
+            eval_every=2,
+            save_every=2,
+            valid_batches=1,
+        )
+
+
+@dataclass
+class CodecRunConfig:
+    """A codec training run: ``model`` (architecture) and ``train`` (procedure), one YAML file."""
+
+    model: CodecConfig = field(default_factory=CodecConfig)
+    train: CodecTrainConfig = field(default_factory=CodecTrainConfig)
+
+    @classmethod
+    def tiny(cls) -> CodecRunConfig:
+        return cls(model=CodecConfig.tiny(), train=CodecTrainConfig.tiny())

@@ -1,0 +1,221 @@
+"""Compress audio files to ``.sgc`` and back with a codec, streaming, in bounded memory.
+
+Audio that libsndfile can open is read, resampled (soxr streaming) and encoded block by block, so an hour of
+audio never sits in memory whole; other formats go through :func:`soundgen.audio.io.read_audio` (ffmpeg).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+
+from soundgen.audio.container import SgcHeader, SgcReader, SgcWriter, bits_for
+from soundgen.audio.io import format_from_path, read_audio, resample, to_channels, write_audio
+from soundgen.codec.io import weights_hash
+from soundgen.codec.model import Codec
+from soundgen.errors import AudioReadError, CorruptFileError, InvalidAudioError
+from soundgen.utils import atomic_path, progress
+
+log = logging.getLogger(__name__)
+
+BLOCK_SECONDS = 10.0
+DECODE_FRAMES = 256
+
+
+@dataclass
+class EncodeResult:
+    """What :func:`encode_file` wrote."""
+
+    header: SgcHeader
+    bytes_written: int
+    duration: float
+
+    @property
+    def bitrate(self) -> float:
+        """Exact bitrate of the file in kbps (file size over audio duration)."""
+        return self.bytes_written * 8 / max(self.duration, 1e-9) / 1000.0
+
+
+def model_hash(codec: Codec) -> str:
+    """The codec's weight hash (computed once and cached on the codec)."""
+    if not codec.model_hash:
+        codec.model_hash = weights_hash(codec)
+    return codec.model_hash
+
+
+def _blocks_soundfile(path: Path, rate: int, channels: int) -> Iterator[np.ndarray] | None:
+    """Blocks ``[C, t]`` float32 at ``rate``/``channels`` straight from libsndfile, or None if it cannot open it."""
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return None
+
+    def gen() -> Iterator[np.ndarray]:
+        with f:
+            if f.frames == 0:
+                raise AudioReadError(f"{path}: the file holds no audio samples (zero length)")
+            stream = (
+                soxr.ResampleStream(f.samplerate, rate, channels, dtype="float32") if f.samplerate != rate else None
+            )
+            block = max(1, int(BLOCK_SECONDS * f.samplerate))
+            while True:
+                try:
+                    data = f.read(block, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError) as e:
+                    raise AudioReadError(f"{path}: cannot decode: {e}") from e
+                last = data.shape[0] < block
+                if not np.isfinite(data).all():
+                    raise InvalidAudioError(f"{path}: the audio holds NaN or infinite samples")
+                x = to_channels(np.ascontiguousarray(data.T), channels)
+                if stream is not None:
+                    x = stream.resample_chunk(np.ascontiguousarray(x.T), last=last).T
+                yield np.ascontiguousarray(x, dtype=np.float32)
+                if last:
+                    return
+
+    return gen()
+
+
+def _audio_blocks(path: Path, rate: int, channels: int) -> tuple[Iterator[np.ndarray], int, int]:
+    """Blocks of the input at the codec's format, plus the input's own sample rate and channels."""
+    if "::" not in str(path) and not path.is_file():
+        raise AudioReadError(f"{path}: no such file")
+    try:
+        info = sf.info(str(path))
+        blocks = _blocks_soundfile(path, rate, channels)
+        if blocks is not None:
+            return blocks, int(info.samplerate), int(info.channels)
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        pass
+    audio = read_audio(path)
+    samples = resample(to_channels(audio.samples, channels), audio.sample_rate, rate)
+    step = int(BLOCK_SECONDS * rate)
+    return iter([samples[:, i : i + step] for i in range(0, samples.shape[1], step)]), audio.sample_rate, audio.channels
+
+
+def encode_file(
+    codec: Codec, src: str | Path, dst: str | Path, *, chunk_frames: int = 1500, show_progress: bool = True
+) -> EncodeResult:
+    """Encode an audio file (any rate, channels, readable format) to ``dst`` (.sgc) with ``codec.n_codebooks``.
+
+    Raises:
+        AudioReadError / InvalidAudioError: unreadable input.
+    """
+    src = Path(src)
+    blocks, in_rate, in_channels = _audio_blocks(src, codec.sample_rate, codec.channels)
+    header = SgcHeader(
+        model_id=codec.model_id,
+        model_hash=model_hash(codec),
+        sample_rate=codec.sample_rate,
+        channels=codec.channels,
+        hop_length=codec.hop_length,
+        n_codebooks=codec.n_codebooks,
+        codebook_size=codec.codebook_size,
+        bits_per_code=bits_for(codec.codebook_size),
+        frame_count=0,
+        length=0,
+        chunk_frames=chunk_frames,
+        original_sample_rate=in_rate,
+        original_channels=in_channels,
+    )
+    writer = SgcWriter(header)
+    counter = {"length": 0}
+    device = next(codec.parameters()).device
+
+    def tensors() -> Iterator[torch.Tensor]:
+        for block in blocks:
+            counter["length"] += block.shape[1]
+            yield torch.from_numpy(block)[None].to(device)
+        pad = (-counter["length"]) % codec.hop_length
+        yield torch.zeros(1, codec.channels, pad, device=device)
+
+    bar = progress(desc=f"encode {src.name}", unit="frame", disable=not show_progress)
+    for codes in codec.stream_encode(tensors()):
+        writer.add(codes[0].cpu().numpy())
+        bar.update(codes.shape[-1])
+    bar.close()
+    if counter["length"] == 0:
+        raise AudioReadError(f"{src}: the file holds no audio samples (zero length)")
+    written = writer.finish(dst, length=counter["length"])
+    return EncodeResult(written, Path(dst).stat().st_size, counter["length"] / codec.sample_rate)
+
+
+def check_compatible(codec: Codec, header: SgcHeader, path: Path) -> None:
+    """Refuse to decode a file made by other weights or for another audio format."""
+    if header.model_hash != model_hash(codec):
+        raise CorruptFileError(
+            f"{path} was encoded by codec '{header.model_id}' ({header.model_hash[:12]}), not by the loaded codec "
+            f"'{codec.model_id}' ({model_hash(codec)[:12]}); decode it with --model pointing at that model"
+        )
+    same = (header.sample_rate, header.channels, header.hop_length, header.codebook_size)
+    if same != (codec.sample_rate, codec.channels, codec.hop_length, codec.codebook_size):
+        raise CorruptFileError(f"{path}: its audio format does not match the codec's")
+    if header.n_codebooks > codec.max_codebooks:
+        raise CorruptFileError(f"{path} uses {header.n_codebooks} codebooks; the codec has {codec.max_codebooks}")
+
+
+def decode_file(codec: Codec, src: str | Path, dst: str | Path, *, sample_rate: int | None = None) -> SgcHeader:
+    """Decode ``src`` (.sgc) to an audio file ``dst``; at the codec's rate unless ``sample_rate`` is given.
+
+    The output appears only when the whole input was read and verified (checksums included).
+
+    Raises:
+        CorruptFileError: damaged file or one made by another model.
+    """
+    src, dst = Path(src), Path(dst)
+    format_from_path(dst)  # an unsupported output format fails now, not after decoding everything
+    with SgcReader(src) as reader:
+        header = reader.header
+        check_compatible(codec, header, src)
+        rate = sample_rate or codec.sample_rate
+        # Decode in pieces of DECODE_FRAMES so that activations stay small whatever the chunk size.
+        chunks = (
+            torch.from_numpy(c[:, i : i + DECODE_FRAMES])[None].to(next(codec.parameters()).device)
+            for c in reader.chunks()
+            for i in range(0, c.shape[1], DECODE_FRAMES)
+        )
+        audio = _trimmed(codec.stream_decode(chunks), header.length)
+        if rate != codec.sample_rate:
+            audio = _resampled(audio, codec.sample_rate, rate, codec.channels)
+        if dst.suffix.lower() in (".wav", ".flac"):
+            with (
+                atomic_path(dst) as tmp,
+                sf.SoundFile(
+                    str(tmp),
+                    "w",
+                    samplerate=rate,
+                    channels=codec.channels,
+                    subtype="PCM_16",
+                    format="WAV" if dst.suffix.lower() == ".wav" else "FLAC",
+                ) as out,
+            ):
+                for block in audio:
+                    out.write(np.clip(block.T, -1.0, 1.0))
+        else:
+            parts = list(audio)
+            whole = np.concatenate(parts, axis=1) if parts else np.zeros((codec.channels, 0), np.float32)
+            write_audio(dst, np.clip(whole, -1.0, 1.0), rate)
+    return header
+
+
+def _trimmed(chunks: Iterator[torch.Tensor], length: int) -> Iterator[np.ndarray]:
+    done = 0
+    for wav in chunks:
+        block = wav[0].float().cpu().numpy()[:, : max(0, length - done)]
+        done += block.shape[1]
+        if block.shape[1]:
+            yield block
+
+
+def _resampled(blocks: Iterator[np.ndarray], sr_in: int, sr_out: int, channels: int) -> Iterator[np.ndarray]:
+    stream = soxr.ResampleStream(sr_in, sr_out, channels, dtype="float32")
+    for block in blocks:
+        yield stream.resample_chunk(np.ascontiguousarray(block.T)).T
+    yield stream.resample_chunk(np.zeros((0, channels), np.float32), last=True).T

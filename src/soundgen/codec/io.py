@@ -1,0 +1,112 @@
+"""Released codec models on disk: a directory with ``config.json`` and ``model.safetensors``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from soundgen.codec.config import CodecConfig
+from soundgen.codec.model import Codec, build_codec
+from soundgen.config import config_from_dict, config_to_dict
+from soundgen.errors import ConfigError, CorruptFileError, ModelNotFoundError
+from soundgen.utils import atomic_path, atomic_write
+
+log = logging.getLogger(__name__)
+
+FORMAT = "soundgen-codec"
+FORMAT_VERSION = 1
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[3] / "models" / "default" / "codec"
+
+
+def weights_hash(codec: Codec) -> str:
+    """Hex SHA-256 over the codec's tensors (names, shapes and float32 values), independent of file layout.
+
+    Stored in every ``.sgc`` header so that codes are only ever decoded by the weights that made them.
+    """
+    h = hashlib.sha256()
+    for name, tensor in sorted(codec.state_dict().items()):
+        t = tensor.detach().cpu()
+        t = t.float() if t.is_floating_point() else t
+        h.update(name.encode())
+        h.update(str(list(t.shape)).encode())
+        h.update(t.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_codec(codec: Codec, model_dir: str | Path, *, fp16: bool = False, model_id: str | None = None) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` into ``model_dir`` (atomically, file by file).
+
+    Args:
+        codec: the model.
+        model_dir: target directory (created).
+        fp16: store floating-point weights as float16 (half the size; loaded back as float32).
+        model_id: a name recorded in the config and in every file the model encodes.
+    """
+    from safetensors.torch import save_file
+
+    out = Path(model_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for name, t in codec.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        tensors[name] = t.half() if fp16 and t.is_floating_point() else t
+    with atomic_path(out / "model.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "model_id": model_id or out.resolve().name,
+        "dtype": "float16" if fp16 else "float32",
+        "model": config_to_dict(codec.config),
+    }
+    with atomic_write(out / "config.json", "w") as f:
+        json.dump(meta, f, indent=2)
+    return out
+
+
+def resolve_model_dir(model_dir: str | Path | None) -> Path:
+    """The given directory, else the bundled ``models/default/codec``; ``ModelNotFoundError`` if absent."""
+    path = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+    if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
+        hint = "pass --model DIR (a directory written by 'soundgen codec export')"
+        if model_dir is None:
+            raise ModelNotFoundError(f"no bundled codec at {path}; {hint}")
+        raise ModelNotFoundError(f"no codec model at {path} (needs config.json and model.safetensors); {hint}")
+    return path
+
+
+def load_codec(model_dir: str | Path | None = None) -> Codec:
+    """Load a codec in eval mode; ``None`` loads the bundled default.
+
+    The returned codec has ``model_id`` and ``model_hash`` attributes (see :func:`weights_hash`).
+
+    Raises:
+        ModelNotFoundError: no model there.
+        CorruptFileError: unreadable config or weights that do not fit the config.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = resolve_model_dir(model_dir)
+    try:
+        meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise CorruptFileError(f"{path / 'config.json'} is not a soundgen codec config")
+        if meta.get("version") != FORMAT_VERSION:
+            raise CorruptFileError(f"codec format version {meta.get('version')} is not supported (expected 1)")
+        cfg = config_from_dict(CodecConfig, meta["model"], "model")
+    except (OSError, ValueError, KeyError, ConfigError) as e:
+        raise CorruptFileError(f"cannot read codec config {path / 'config.json'}: {e}") from e
+    codec = build_codec(cfg)
+    try:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(path / "model.safetensors").items()}
+        codec.load_state_dict(state, strict=True)
+    except (OSError, SafetensorError, RuntimeError) as e:
+        raise CorruptFileError(f"codec weights {path / 'model.safetensors'} do not fit its config: {e}") from e
+    codec.eval()
+    codec.model_id = str(meta.get("model_id") or path.name)
+    codec.model_hash = weights_hash(codec)
+    return codec

@@ -1,0 +1,72 @@
+"""Reconstruction and adversarial losses of codec training."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from soundgen.eval.metrics import mel_filterbank
+
+
+class MultiScaleMelLoss(nn.Module):
+    """L1 between log mel spectrograms (plus L1 between linear mels) at several window sizes.
+
+    Args:
+        sample_rate: audio sample rate.
+        windows: FFT sizes; hop is a quarter of each.
+        n_mels: mel bands (reduced for small windows so that no band is empty).
+    """
+
+    def __init__(self, sample_rate: int, windows: Sequence[int], n_mels: int) -> None:
+        super().__init__()
+        self.windows = list(windows)
+        for n_fft in self.windows:
+            bands = min(n_mels, n_fft // 8)
+            self.register_buffer(f"fb_{n_fft}", mel_filterbank(sample_rate, n_fft, bands), persistent=False)
+            self.register_buffer(f"win_{n_fft}", torch.hann_window(n_fft), persistent=False)
+
+    def _mel(self, x: torch.Tensor, n_fft: int) -> torch.Tensor:
+        spec = torch.stft(
+            x.reshape(-1, x.shape[-1]).float(),
+            n_fft,
+            n_fft // 4,
+            window=getattr(self, f"win_{n_fft}"),
+            return_complex=True,
+        )
+        return getattr(self, f"fb_{n_fft}") @ spec.abs()
+
+    def forward(self, est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        """Args: est, ref ``[B, C, T]``. Returns the loss averaged over scales (scalar)."""
+        total = est.new_zeros((), dtype=torch.float32)
+        for n_fft in self.windows:
+            me, mr = self._mel(est, n_fft), self._mel(ref, n_fft)
+            total = total + F.l1_loss(me.clamp(min=1e-5).log(), mr.clamp(min=1e-5).log()) + F.l1_loss(me, mr)
+        return total / len(self.windows)
+
+
+def waveform_l1(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Mean absolute sample difference of ``[B, C, T]`` tensors."""
+    return F.l1_loss(est.float(), ref.float())
+
+
+def hinge_discriminator_loss(real: list[torch.Tensor], fake: list[torch.Tensor]) -> torch.Tensor:
+    """Hinge loss of the discriminator over its scales: ``relu(1 - D(x)) + relu(1 + D(G(z)))``."""
+    return torch.stack([F.relu(1 - r).mean() + F.relu(1 + f).mean() for r, f in zip(real, fake, strict=True)]).mean()
+
+
+def hinge_generator_loss(fake: list[torch.Tensor]) -> torch.Tensor:
+    """Generator side of the hinge loss: ``relu(1 - D(G(z)))`` averaged over scales."""
+    return torch.stack([F.relu(1 - f).mean() for f in fake]).mean()
+
+
+def feature_matching_loss(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]]) -> torch.Tensor:
+    """Relative L1 between discriminator feature maps of real and generated audio, averaged over layers."""
+    terms = [
+        F.l1_loss(ff, fr.detach()) / (fr.detach().abs().mean() + 1e-5)
+        for feats_r, feats_f in zip(real, fake, strict=True)
+        for fr, ff in zip(feats_r, feats_f, strict=True)
+    ]
+    return torch.stack(terms).mean()

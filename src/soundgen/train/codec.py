@@ -1,0 +1,303 @@
+"""Codec training: reconstruction + commitment losses, a multi-scale STFT discriminator after a warm-up,
+EnCodec's loss balancer, resumable runs, TensorBoard logging and validation metrics.
+
+``train_codec(cfg, data_dir, run_dir)`` is what ``soundgen codec train`` runs; :class:`CodecTrainer` holds the
+models and optimisers and does one step at a time (tests drive it directly on a fixed batch).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from soundgen.codec.balancer import Balancer
+from soundgen.codec.config import CodecRunConfig
+from soundgen.codec.discriminators import MultiScaleSTFTDiscriminator
+from soundgen.codec.io import save_codec
+from soundgen.codec.losses import (
+    MultiScaleMelLoss,
+    feature_matching_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    waveform_l1,
+)
+from soundgen.codec.model import Codec, build_codec
+from soundgen.config import config_from_dict
+from soundgen.errors import ConfigError, CorruptFileError, ModelNotFoundError, SoundgenError
+from soundgen.eval.metrics import mel_distance, si_sdr, stft_distance, stft_magnitude
+from soundgen.train.common import RunDir, ScalarLogger, autocast, pick_device, seed_everything
+from soundgen.utils import progress
+
+log = logging.getLogger(__name__)
+
+
+class CodecTrainer:
+    """Models, optimisers and one training step of a codec run.
+
+    Args:
+        cfg: the run config.
+        device: where to train.
+    """
+
+    def __init__(self, cfg: CodecRunConfig, device: torch.device | None = None) -> None:
+        self.cfg = cfg
+        t = cfg.train
+        self.device = device or pick_device(t.device)
+        self.codec: Codec = build_codec(cfg.model).to(self.device)
+        self.disc = MultiScaleSTFTDiscriminator(t.disc_windows, t.disc_filters).to(self.device)
+        betas = (t.betas[0], t.betas[1])
+        self.opt_g = torch.optim.Adam(self.codec.parameters(), lr=t.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=t.lr, betas=betas)
+        self.mel_loss = MultiScaleMelLoss(cfg.model.sample_rate, t.mel_windows, t.n_mels).to(self.device)
+        weights = {"l1": t.weight_l1, "mel": t.weight_mel, "adv": t.weight_adv, "feat": t.weight_feat}
+        self.balancer = Balancer({k: v for k, v in weights.items() if v > 0})
+        self.step = 0
+        self.use_autocast = t.autocast == "bf16" or (t.autocast == "auto" and self.device.type == "cuda")
+
+    def disc_active(self) -> bool:
+        """Whether the discriminator is trained and used at the current step."""
+        return self.cfg.train.discriminator and self.step >= self.cfg.train.disc_start_step
+
+    def train_step(self, wav: torch.Tensor) -> dict[str, float]:
+        """One optimisation step on ``wav [B, C, T]``; returns losses and codebook metrics."""
+        t = self.cfg.train
+        self.codec.train()
+        wav = wav.to(self.device)
+        with autocast(self.device, self.use_autocast):
+            recon, q = self.codec(wav)
+        recon = recon.float()
+        losses = {"l1": waveform_l1(recon, wav), "mel": self.mel_loss(recon, wav)}
+        use_disc = self.disc_active()
+        if use_disc:
+            fake = self.disc(recon)
+            with torch.no_grad():  # real features are targets only
+                real = self.disc(wav)
+            losses["adv"] = hinge_generator_loss(fake.logits)
+            losses["feat"] = feature_matching_loss(real.features, fake.features)
+        self.opt_g.zero_grad(set_to_none=True)
+        out: dict[str, float] = {}
+        if t.use_balancer:
+            grad, norms = self.balancer.gradient(losses, recon)
+            torch.autograd.backward([recon, q.commit_loss], [grad, torch.ones_like(q.commit_loss)])
+            out.update({f"grad_norm/{k}": v for k, v in norms.items()})
+        else:
+            weights = self.balancer.weights
+            total = sum((weights.get(k, 0.0) * v for k, v in losses.items()), q.commit_loss)
+            total.backward()
+        if use_disc:
+            self.disc.zero_grad(set_to_none=True)  # generator losses must not train the discriminator
+        if t.grad_clip > 0:
+            out["grad_norm/total"] = float(torch.nn.utils.clip_grad_norm_(self.codec.parameters(), t.grad_clip))
+        self.opt_g.step()
+        if use_disc:
+            out["loss/disc"] = self._disc_step(wav, recon.detach())
+        self.step += 1
+        out.update({f"loss/{k}": float(v.detach()) for k, v in losses.items()})
+        out["loss/commit"] = float(q.commit_loss.detach())
+        out.update({f"vq/{k}": v for k, v in q.metrics.items()})
+        return out
+
+    def _disc_step(self, wav: torch.Tensor, fake: torch.Tensor) -> float:
+        loss = hinge_discriminator_loss(self.disc(wav).logits, self.disc(fake).logits)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        return float(loss.detach())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "codec": self.codec.state_dict(),
+            "disc": self.disc.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "balancer": self.balancer.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.codec.load_state_dict(state["codec"])
+        self.disc.load_state_dict(state["disc"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.balancer.load_state_dict(state["balancer"])
+        self.step = int(state["step"])
+
+
+@dataclass
+class ValidationResult:
+    """Validation metrics per bitrate (kbps -> metric name -> value) and one example pair ``[T]``."""
+
+    metrics: dict[float, dict[str, float]] = field(default_factory=dict)
+    example_ref: torch.Tensor | None = None
+    example_out: torch.Tensor | None = None
+
+
+@torch.no_grad()
+def validate(codec: Codec, batches: list[torch.Tensor]) -> ValidationResult:
+    """Mel distance, multi-resolution STFT distance and SI-SDR at every configured bitrate."""
+    codec.eval()
+    result = ValidationResult()
+    sr = codec.sample_rate
+    for kbps in codec.config.bitrates:
+        k = codec.config.codebooks_for_bitrate(kbps)
+        refs, outs = [], []
+        for wav in batches:
+            wav = wav.to(next(codec.parameters()).device)
+            recon, _ = codec(wav, n_quantizers=k)
+            refs.append(wav.cpu())
+            outs.append(recon.float().cpu())
+        ref, out = torch.cat(refs), torch.cat(outs)
+        result.metrics[kbps] = {
+            "mel": mel_distance(ref, out, sr),
+            "stft": stft_distance(ref, out),
+            "si_sdr": si_sdr(ref, out),
+        }
+        result.example_ref, result.example_out = ref[0, 0], out[0, 0]
+    codec.train()
+    return result
+
+
+def spectrogram_image(wav: torch.Tensor) -> np.ndarray:
+    """A log-magnitude spectrogram of ``[T]`` as an image ``[H, W]`` in 0..1 (low frequencies at the bottom)."""
+    mag = stft_magnitude(wav.float(), 512, 128).clamp(min=1e-5).log10()
+    img = (mag - mag.max() + 5.0).clamp(min=0) / 5.0
+    return np.ascontiguousarray(img.flip(0).numpy())
+
+
+@dataclass
+class TrainResult:
+    """Summary of a finished (or resumed-and-finished) run."""
+
+    run_dir: Path
+    step: int
+    last_losses: dict[str, float]
+    steps_per_second: float
+    validation: dict[float, dict[str, float]] = field(default_factory=dict)
+
+
+def _batches(loader: DataLoader[torch.Tensor]) -> Iterator[torch.Tensor]:
+    while True:
+        yield from loader
+
+
+def _loaders(cfg: CodecRunConfig, data_dir: Path) -> tuple[DataLoader[torch.Tensor], list[torch.Tensor]]:
+    from soundgen.data.datasets import AudioCropDataset
+
+    t, m = cfg.train, cfg.model
+    train = AudioCropDataset(data_dir, "train", t.segment_seconds, m.sample_rate)
+    loader = DataLoader(train, batch_size=t.batch_size, shuffle=True, num_workers=t.num_workers, drop_last=False)
+    try:
+        valid = AudioCropDataset(data_dir, "valid", t.segment_seconds, m.sample_rate, seed=t.seed)
+    except SoundgenError as e:  # no usable valid split: validate on fixed training crops
+        log.info("no usable valid split (%s); validating on fixed training crops", e)
+        valid = AudioCropDataset(data_dir, "train", t.segment_seconds, m.sample_rate, seed=t.seed)
+    vloader = DataLoader(valid, batch_size=t.batch_size, shuffle=False)
+    return loader, list(itertools.islice(iter(vloader), t.valid_batches))
+
+
+def _log_validation(logger: ScalarLogger, res: ValidationResult, step: int, sample_rate: int) -> None:
+    for kbps, metrics in res.metrics.items():
+        for name, value in metrics.items():
+            logger.scalar(f"valid/{name}@{kbps:g}kbps", value, step)
+    if res.example_ref is not None and res.example_out is not None:
+        logger.audio("audio/reference", res.example_ref, step, sample_rate)
+        logger.audio("audio/reconstruction", res.example_out, step, sample_rate)
+        logger.image("spectrogram/reference", spectrogram_image(res.example_ref), step)
+        logger.image("spectrogram/reconstruction", spectrogram_image(res.example_out), step)
+
+
+def _log_step(logger: ScalarLogger, losses: dict[str, float], x_realtime: float, step: int) -> None:
+    for name, value in losses.items():
+        logger.scalar(name, value, step)
+    for stat in ("perplexity", "used_codes", "expired_codes"):
+        values = [v for k, v in losses.items() if k.startswith(f"vq/{stat}/")]
+        if values:
+            logger.scalar(f"vq/{stat}_mean", sum(values) / len(values), step)
+    logger.scalar("speed/x_realtime", x_realtime, step)
+
+
+def train_codec(
+    cfg: CodecRunConfig, data_dir: str | Path, run_dir: str | Path, steps: int | None = None
+) -> TrainResult:
+    """Train (or resume) a codec run until ``steps`` (default ``cfg.train.steps``) steps are done."""
+    t = cfg.train
+    total_steps = steps if steps is not None else t.steps
+    if t.threads > 0:
+        torch.set_num_threads(t.threads)
+    seed_everything(t.seed)
+    run = RunDir.create(run_dir, cfg)
+    trainer = CodecTrainer(cfg)
+    state = run.load_latest(map_location=trainer.device)
+    if state is not None:
+        trainer.load_state_dict(state)
+        log.info("resumed %s at step %d", run.path, trainer.step)
+        seed_everything(t.seed + trainer.step)
+    loader, valid = _loaders(cfg, Path(data_dir))
+    logger = ScalarLogger(run.path / "tb")
+    batches = _batches(loader)
+    bar = progress(total=total_steps, initial=trainer.step, desc="codec train", unit="step")
+    losses: dict[str, float] = {}
+    validation: dict[float, dict[str, float]] = {}
+    started, first_step = time.perf_counter(), trainer.step
+    while trainer.step < total_steps:
+        t0 = time.perf_counter()
+        losses = trainer.train_step(next(batches))
+        step = trainer.step
+        x_realtime = t.batch_size * t.segment_seconds / max(time.perf_counter() - t0, 1e-9)
+        if step % t.log_every == 0 or step == total_steps:
+            _log_step(logger, losses, x_realtime, step)
+        bar.set_postfix(
+            mel=f"{losses['loss/mel']:.3f}",
+            l1=f"{losses['loss/l1']:.4f}",
+            xRT=f"{x_realtime:.1f}",
+            disc="on" if trainer.disc_active() else "off",
+        )
+        bar.update(1)
+        if step % t.eval_every == 0 or step == total_steps:
+            res = validate(trainer.codec, valid)
+            _log_validation(logger, res, step, cfg.model.sample_rate)
+            validation = res.metrics
+        if step % t.save_every == 0 or step == total_steps:
+            run.save(step, trainer.state_dict(), keep=t.keep_checkpoints)
+    bar.close()
+    logger.close()
+    elapsed = time.perf_counter() - started
+    rate = (trainer.step - first_step) / elapsed if trainer.step > first_step else 0.0
+    return TrainResult(run.path, trainer.step, losses, rate, validation)
+
+
+def load_run_config(run_dir: str | Path) -> CodecRunConfig:
+    """The config a run was started with (``RUN_DIR/config.yaml``)."""
+    import yaml
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ModelNotFoundError(f"{run_dir} is not a codec run directory (no config.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise CorruptFileError(f"cannot read {path}: {e}") from e
+    try:
+        return config_from_dict(CodecRunConfig, data)
+    except ConfigError as e:
+        raise CorruptFileError(f"{path} is not a codec run config: {e}") from e
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path, fp16: bool = False, model_id: str | None = None) -> Path:
+    """Write the newest checkpoint's codec of a run as a released model directory."""
+    cfg = load_run_config(run_dir)
+    state = RunDir(Path(run_dir)).load_latest()
+    if state is None:
+        raise ModelNotFoundError(f"{run_dir} has no checkpoint yet; train first")
+    codec = build_codec(cfg.model)
+    codec.load_state_dict(state["codec"])
+    return save_codec(codec.eval(), out_dir, fp16=fp16, model_id=model_id)
