@@ -40,7 +40,9 @@ class Cfg:
 def test_file_and_overrides(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("model:\n  channels: 64\n  activation: snake\ntrain:\n  lr: 3.0e-4\n")
-    cfg = load_config(Cfg, path, ["--train.lr=3e-4", "--train.steps=7", "model.strides=[2, 8]", "train.resume_from=null"])
+    cfg = load_config(
+        Cfg, path, ["--train.lr=3e-4", "--train.steps=7", "model.strides=[2, 8]", "train.resume_from=null"]
+    )
     assert cfg.model == Model(channels=64, strides=[2, 8], activation="snake")
     assert cfg.train.lr == pytest.approx(3e-4) and cfg.train.steps == 7 and cfg.train.resume_from is None
     assert load_config(Cfg, base=Cfg.tiny()).model.channels == 4
