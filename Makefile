@@ -9,7 +9,7 @@ APT_PACKAGES := ffmpeg libsndfile1 fluid-soundfont-gm chromium chromium-driver
 STAMP_APT := $(VENV)/.stamp-apt
 STAMP_PIP := $(VENV)/.stamp-pip-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 
-.PHONY: setup test lint typecheck pytest demo serve bench clean-venv
+.PHONY: setup test lint typecheck pytest chain demo default-model bench clean-venv
 
 setup: $(STAMP_APT) $(STAMP_PIP)
 
@@ -52,9 +52,32 @@ test: setup
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-# The README's first command: the best end-to-end job soundgen has.
+# The training chain: corpus -> codec -> tokens -> LM -> model directory. Every step resumes or skips what is
+# done, so rerunning continues where it stopped. `make demo` runs it small; `make default-model` full size.
+CHAIN_DIR ?= runs/demo
+RECIPE_FLAGS ?= --quick
+CODEC_CONFIG ?= configs/codec/demo.yaml
+LM_CONFIG ?= configs/lm/demo.yaml
+SG := $(BIN)/soundgen
+
+chain: setup
+	$(SG) data recipe default $(RECIPE_FLAGS) --out $(CHAIN_DIR)/corpus
+	$(SG) codec train --config $(CODEC_CONFIG) --data $(CHAIN_DIR)/corpus --out $(CHAIN_DIR)/codec-run
+	$(SG) codec export $(CHAIN_DIR)/codec-run --out $(CHAIN_DIR)/codec
+	$(SG) data tokenize $(CHAIN_DIR)/corpus --codec $(CHAIN_DIR)/codec --out $(CHAIN_DIR)/tokens
+	$(SG) lm train --config $(LM_CONFIG) --tokens $(CHAIN_DIR)/tokens --codec $(CHAIN_DIR)/codec --out $(CHAIN_DIR)/lm-run
+	$(SG) lm export $(CHAIN_DIR)/lm-run --codec $(CHAIN_DIR)/codec --out $(CHAIN_DIR)/model --force
+
+# The README's first command: train a small model on the synthetic quick corpus (a few minutes on a CPU), then
+# serve the web page with it. Until a bundled model ships this is the best end-to-end job soundgen has.
 demo: setup
-	$(BIN)/soundgen data recipe default --quick --out runs/quick-corpus
+	$(MAKE) --no-print-directory chain
+	$(SG) serve --model $(CHAIN_DIR)/model $(SERVE_FLAGS)
+
+# The default model's chain, at full size, on the Debian game-data corpus (hours on a CPU; resumable).
+default-model: setup
+	$(MAKE) --no-print-directory chain CHAIN_DIR=runs/default RECIPE_FLAGS= \
+	  CODEC_CONFIG=configs/codec/default.yaml LM_CONFIG=configs/lm/default.yaml
 
 # Benchmarks (JSON in benchmarks/results/). EnCodec is the codec speed peer; installed without its dependencies
 # because it asks for torchaudio, which has no CPU build here and is not needed for its model class.

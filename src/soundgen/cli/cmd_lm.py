@@ -212,6 +212,9 @@ def _train(args: argparse.Namespace) -> int:
 
         codec = load_codec(_codec_dir(args.codec))
     result = train_lm(cfg, args.tokens, args.out, codec)
+    if result.steps_per_second == 0:  # resumed at or past train.steps: nothing ran
+        print(f"already trained to step {result.step}; run in {args.out} (raise --steps to train further)")
+        return 0
     valid = f", valid loss {result.valid_loss:.3f}" if result.valid_loss is not None else ""
     print(
         f"step {result.step}: loss {result.loss:.3f}{valid} ({result.steps_per_second:.2f} steps/s); run in {args.out}"
