@@ -120,3 +120,12 @@ def test_package_run_extracts_labels_and_reports(tmp_path: Path) -> None:
                list_files=lambda name: files.get(name, []))
     assert len(all_clips(out)) == 2
     assert len([p for p in (out / "staging").rglob("*") if p.suffix in (".ogg", ".wav")]) == 2
+
+
+def test_a_quick_build_never_replaces_a_full_corpus(tmp_path: Path) -> None:
+    out = tmp_path / "corpus"
+    run_recipe(RecipeConfig.tiny(out))
+    before = sorted(p.name for p in (out / "staging").rglob("*.wav"))
+    with pytest.raises(ConfigError, match="holds a quick corpus"):
+        run_recipe(RecipeConfig(out=out, workers=1, packages=("hedgewars-data",)))
+    assert sorted(p.name for p in (out / "staging").rglob("*.wav")) == before

@@ -128,6 +128,7 @@ def run_recipe(
     timings: dict[str, float] = {}
     out = cfg.out.absolute()
     staging, work = out / STAGING, out / WORK
+    _check_mode(work, cfg.quick)
     specs = [p for p in PACKAGES if cfg.packages is None or p.name in cfg.packages or p.name == SOUNDFONT_PACKAGE]
     statuses = [] if cfg.quick else detect_packages(specs, doc_root=cfg.doc_root, is_installed=is_installed)
     command = apt_command(statuses)
@@ -223,6 +224,22 @@ def _score_target(cfg: RecipeConfig, music_seconds: float) -> float:
     # 5% margin: the builder trims silence, so clips come out a little shorter than the files.
     gap = cfg.music_target_hours * 3600 * 1.05 - music_seconds
     return max(gap, MIN_SCORE_HOURS * 3600)
+
+
+def _check_mode(work: Path, quick: bool) -> None:
+    """Refuse to turn a full corpus into a quick one (or back): rebuilding would delete the other's audio."""
+    marker = work / "mode"
+    mode = "quick" if quick else "full"
+    if marker.exists():
+        previous = marker.read_text(encoding="utf-8").strip()
+        if previous != mode:
+            raise ConfigError(
+                f"{work.parent} holds a {previous} corpus; building a {mode} one there would delete its audio. "
+                "Choose another --out (or delete the folder first)."
+            )
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    marker.write_text(mode + "\n", encoding="utf-8")
 
 
 def write_metadata(staging: Path, clips: list[StagedClip]) -> Path:
