@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import re
-import typing
 from pathlib import Path
 from typing import Any
 
+from soundgen.cli.overrides import add_override_options, collect_overrides
 from soundgen.errors import AudioReadError, SoundgenError
 
 
@@ -16,30 +14,7 @@ def _config_options(parser: argparse.ArgumentParser) -> None:
     """Add one ``--section.key=VALUE`` override option per field of the codec run config."""
     from soundgen.codec.config import CodecRunConfig
 
-    group = parser.add_argument_group("config overrides (YAML values, e.g. --train.lr=3e-4 --model.strides=[2,4,5,8])")
-    hints = typing.get_type_hints(CodecRunConfig)
-    for section in dataclasses.fields(CodecRunConfig):
-        for f in dataclasses.fields(hints[section.name]):
-            key = f"{section.name}.{f.name}"
-            group.add_argument(
-                f"--{key}", dest=f"override:{key}", metavar="VALUE", default=None, help=argparse.SUPPRESS
-            )
-
-
-_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
-
-
-def _overrides(args: argparse.Namespace) -> list[str]:
-    """``--train.lr=3e-4`` options as ``train.lr=0.0003`` overrides.
-
-    YAML 1.1 reads ``3e-4`` (no dot in the mantissa) as a string, so such numbers are rewritten first.
-    """
-    out = []
-    for key, value in vars(args).items():
-        if key.startswith("override:") and value is not None:
-            text = repr(float(value)) if _FLOAT.match(value) else value
-            out.append(f"{key.split(':', 1)[1]}={text}")
-    return out
+    add_override_options(parser, CodecRunConfig, "--train.lr=3e-4 --model.strides=[2,4,5,8]")
 
 
 def register(groups: Any) -> None:
@@ -93,7 +68,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from soundgen.config import load_config
     from soundgen.train.codec import train_codec
 
-    cfg = load_config(CodecRunConfig, args.config, _overrides(args))
+    cfg = load_config(CodecRunConfig, args.config, collect_overrides(args))
     if not args.data.is_dir():
         raise SoundgenError(f"dataset directory {args.data} does not exist; build one with 'soundgen data build'")
     result = train_codec(cfg, args.data, args.out, steps=args.steps)

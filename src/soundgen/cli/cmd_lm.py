@@ -4,14 +4,12 @@ and ``soundgen eval train-classifier``."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
-import re
 import sys
-import typing
 from pathlib import Path
 from typing import Any
 
+from soundgen.cli.overrides import add_override_options, collect_overrides
 from soundgen.errors import SoundgenError
 
 
@@ -23,32 +21,7 @@ def _override_options(parser: argparse.ArgumentParser) -> None:
     """One hidden ``--section.key=VALUE`` option per field of the LM run config (nested sections too)."""
     from soundgen.lm.config import LMRunConfig
 
-    group = parser.add_argument_group("config overrides (YAML values, e.g. --train.lr=3e-4 --model.text.kind=hashed)")
-
-    def walk(cls: type, prefix: str) -> None:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            key = f"{prefix}{f.name}"
-            tp = hints[f.name]
-            if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-                walk(tp, f"{key}.")
-            else:
-                group.add_argument(f"--{key}", dest=f"override:{key}", metavar="VALUE", help=argparse.SUPPRESS)
-
-    walk(LMRunConfig, "")
-
-
-_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
-
-
-def _overrides(args: argparse.Namespace) -> list[str]:
-    """``--train.lr=3e-4`` options as overrides (``3e-4`` rewritten so YAML reads a number)."""
-    out = []
-    for key, value in vars(args).items():
-        if key.startswith("override:") and value is not None:
-            text = repr(float(value)) if _FLOAT.match(value) else value
-            out.append(f"{key.split(':', 1)[1]}={text}")
-    return out
+    add_override_options(parser, LMRunConfig, "--train.lr=3e-4 --model.text.kind=hashed")
 
 
 def register(groups: Any) -> None:
@@ -202,7 +175,7 @@ def _train(args: argparse.Namespace) -> int:
     from soundgen.lm.config import LMRunConfig
     from soundgen.train.lm import train_lm
 
-    overrides = _overrides(args)
+    overrides = collect_overrides(args)
     if args.steps is not None:
         overrides.append(f"train.steps={args.steps}")
     cfg = load_config(LMRunConfig, args.config, overrides)
