@@ -7,53 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
+from sg_testdata import write_labelled_dataset
 from soundgen.codec.config import CodecConfig
 from soundgen.codec.model import build_codec
 from soundgen.data.manifest import Clip
 from soundgen.data.tokens import TokenCache, TokenCacheError, read_meta, tokenize_dataset
 
 
-def write_dataset(root: Path, per_split: dict[str, int], seconds: float = 0.25, sr: int = 16000) -> list[Clip]:
-    """Sines ('tone'), noise bursts ('noise') and clicks ('click') as a dataset in the documented layout."""
-    rng = np.random.default_rng(0)
-    clips = []
-    for split, n in per_split.items():
-        lines = []
-        for i in range(n):
-            category = ("tone", "noise", "click")[i % 3]
-            t = np.arange(int(seconds * sr)) / sr
-            if category == "tone":
-                x = 0.5 * np.sin(2 * np.pi * (220 + 110 * i) * t)
-            elif category == "noise":
-                x = 0.3 * rng.standard_normal(t.size) * np.exp(-8 * t)
-            else:
-                x = np.zeros(t.size)
-                x[:: sr // 20] = 0.9
-            clip_id = f"{split[:2]}{i:04d}ab"
-            loc = f"audio/{clip_id[:2]}/{clip_id}.wav"
-            (root / loc).parent.mkdir(parents=True, exist_ok=True)
-            sf.write(root / loc, x.astype(np.float32), sr, subtype="PCM_16")
-            clip = Clip(
-                clip_id,
-                loc,
-                seconds,
-                sr,
-                f"a {category} sound number {i}",
-                [category],
-                category,
-                "test",
-                f"{clip_id}.wav",
-                "CC0",
-                split,
-            )
-            clips.append(clip)
-            lines.append(clip.to_json())
-        (root / split).mkdir(parents=True, exist_ok=True)
-        (root / split / "manifest.jsonl").write_text("\n".join(lines) + "\n")
-    return clips
+def write_dataset(root: Path, per_split: dict[str, int]) -> list[Clip]:
+    return write_labelled_dataset(root, per_split)
 
 
 @pytest.fixture

@@ -7,37 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
+from sg_testdata import write_labelled_dataset
 from soundgen.cli.main import main
-from soundgen.data.manifest import Clip
 from soundgen.eval.classifier import ClassifierDataError, ClassifierTrainConfig, load_classifier, train_classifier
 from soundgen.eval.generation_eval import FD_NOTE, PromptFileError, frechet_distance, read_prompts
 
 
-def _write_dataset(root: Path, per_split: dict[str, int], sr: int = 16000, seconds: float = 0.25) -> None:
-    rng = np.random.default_rng(1)
-    for split, n in per_split.items():
-        lines = []
-        for i in range(n):
-            category = ("tone", "noise", "click")[i % 3]
-            t = np.arange(int(seconds * sr)) / sr
-            if category == "tone":
-                x = 0.4 * np.sin(2 * np.pi * rng.uniform(200, 1500) * t)
-            elif category == "noise":
-                x = 0.3 * rng.standard_normal(t.size)
-            else:
-                x = np.zeros(t.size)
-                x[int(rng.integers(0, 400)) :: int(rng.integers(600, 1600))] = 0.9
-            clip_id = f"{split[:2]}{i:04d}ef"
-            loc = f"audio/{clip_id[:2]}/{clip_id}.wav"
-            (root / loc).parent.mkdir(parents=True, exist_ok=True)
-            sf.write(root / loc, x.astype(np.float32), sr, subtype="PCM_16")
-            lines.append(
-                Clip(clip_id, loc, seconds, sr, f"a {category}", [], category, "t", loc, "CC0", split).to_json()
-            )
-        (root / split).mkdir(parents=True, exist_ok=True)
-        (root / split / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+def _write_dataset(root: Path, per_split: dict[str, int]) -> None:
+    write_labelled_dataset(root, per_split, seed=1, varied=True)
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,23 @@ def test_incremental_forward_matches_full_forward() -> None:
     torch.testing.assert_close(incremental, full, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("prefill", [0, 6])
+def test_step_path_matches_full_forward(prefill: int) -> None:
+    lm, cond = _model(8)
+    memory = lm.memory(cond.encode(["a dog barking", "rain on a tin roof"]))
+    codes = torch.randint(0, lm.cfg.codebook_size, (2, lm.cfg.n_codebooks, 14))
+    inp = shift_right(build_delay_pattern(codes, lm.special), lm.special)
+    with torch.inference_mode():
+        full = lm(inp, memory)  # [B, K, S, card]
+        plan = lm.step_plan(memory)
+        state = lm.new_state(2, inp.shape[-1])
+        if prefill:
+            lm(inp[..., :prefill], memory, state, offset=0)
+        steps = [lm.step(inp[..., s], plan, state, offset=s) for s in range(prefill, inp.shape[-1])]
+    assert state.length == inp.shape[-1]
+    torch.testing.assert_close(torch.stack(steps, dim=2), full[:, :, prefill:], rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("prompt_frames", [0, 5])
 def test_kv_cache_generation_equals_no_cache(prompt_frames: int) -> None:
     lm, cond = _model(1)
@@ -146,6 +163,24 @@ def test_sampling_filters() -> None:
     assert draws == {1}
     with pytest.raises(InvalidRequestError):
         SamplingParams(top_p=1.5).check()
+
+
+def test_top_k_draws_follow_the_renormalised_distribution() -> None:
+    logits = torch.tensor([[2.0, 0.0, 1.0, -1.0, 3.0, -2.0]]).expand(4000, -1)
+    drawn = sample_tokens(logits, SamplingParams(top_k=3), torch.Generator().manual_seed(1))
+    counts = torch.bincount(drawn, minlength=6).float() / drawn.numel()
+    expected = torch.zeros(6)
+    expected[[4, 0, 2]] = torch.softmax(torch.tensor([3.0, 2.0, 1.0]), dim=0)
+    assert counts[[1, 3, 5]].sum() == 0  # never outside the top 3
+    torch.testing.assert_close(counts, expected, atol=0.03, rtol=0.0)
+    # top-k then top-p: the nucleus of 0.7 within the top 3 is {4, 0} (0.665 < 0.7 before token 0)
+    drawn = sample_tokens(logits, SamplingParams(top_k=3, top_p=0.7), torch.Generator().manual_seed(2))
+    assert set(drawn.unique().tolist()) == {0, 4}
+    # the temperature applies before the top-k cut
+    drawn = sample_tokens(logits, SamplingParams(temperature=2.0, top_k=5), torch.Generator().manual_seed(3))
+    counts = torch.bincount(drawn, minlength=6).float() / drawn.numel()
+    expected = torch.softmax(logits[0] / 2.0, dim=0).masked_fill(torch.arange(6) == 5, 0.0)
+    torch.testing.assert_close(counts, expected / expected.sum(), atol=0.03, rtol=0.0)
 
 
 def test_hashed_encoder_rejects_empty_and_overlong_prompts() -> None:

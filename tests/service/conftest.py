@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from svc_helpers import LiveServer, start_server  # on the path through pyproject's pytest `pythonpath`
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from svc_helpers import LiveServer, start_server  # noqa: E402
-
-from soundgen.service.settings import ServiceSettings  # noqa: E402
+from soundgen.service.settings import ServiceSettings
 
 
 @pytest.fixture(scope="module")
