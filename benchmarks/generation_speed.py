@@ -5,6 +5,11 @@ transformer (d1024, 24 layers, 16 heads; random weights) through the same genera
 codec, in the same run. Each model runs in its own subprocess so that its peak RSS is its own.
 
     python benchmarks/generation_speed.py [--duration 10] [--threads 2] [--out benchmarks/results/generation_speed.json]
+
+To measure a change, time the code before it in the same run: unpack the older source tree and pass it, e.g.
+``git archive HEAD src | tar -x -C /tmp/base`` then ``--baseline-src /tmp/base/src``; the default LM then also
+runs (float32) from that tree, back to back with the current code, and the report gives the speed-up of the
+decoding loop over it; ``--repeat 3`` alternates them three times (the median ratio is the figure to quote).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import argparse
 import json
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -58,12 +64,17 @@ def worker(args: argparse.Namespace) -> None:
     tts = build(args.worker, args.model, args.dtype)
     load_s = time.perf_counter() - t0
     tts.generate(GenerationRequest("warm up", duration=0.3, seed=0, cfg_coef=args.cfg))  # type: ignore[attr-defined]
-    steps = []
+    stamps: list[float] = []
     req = GenerationRequest("a heavy wooden door slams shut", duration=args.duration, seed=1, cfg_coef=args.cfg)
-    result = tts.generate(req, progress=lambda s, n: steps.append(s))  # type: ignore[attr-defined]
+    result = tts.generate(req, progress=lambda s, n: stamps.append(time.perf_counter()))  # type: ignore[attr-defined]
+    steps = len(stamps)
     lm = tts.lm  # type: ignore[attr-defined]
+    import soundgen
+
     out = {
         "model": args.worker,
+        "code": args.code_label,
+        "source": str(Path(soundgen.__file__).parent),
         "dtype": args.dtype,
         "parameters_m": round(sum(p.numel() for p in lm.parameters()) / 1e6, 2),
         "d_model": lm.cfg.d_model,
@@ -71,15 +82,20 @@ def worker(args: argparse.Namespace) -> None:
         "duration_s": result.duration,
         "wall_s": round(result.elapsed, 3),
         "audio_s_per_wall_s": round(result.duration / result.elapsed, 3),
-        "ms_per_step": round(1000 * result.elapsed / max(1, len(steps)), 2),
-        "steps": len(steps),
+        "ms_per_step": round(1000 * result.elapsed / max(1, steps), 2),
+        # the decoding loop alone (no text encoder, no codec; the prefills of later windows included)
+        "lm_ms_per_step": round(1000 * (stamps[-1] - stamps[0]) / max(1, steps - 1), 2),
+        "steps": steps,
         "load_s": round(load_s, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     print(json.dumps(out))
 
 
-def run_one(kind: str, args: argparse.Namespace, duration: float, dtype: str) -> dict[str, object]:
+def run_one(
+    kind: str, args: argparse.Namespace, duration: float, dtype: str, src: str | None = None
+) -> dict[str, object]:
+    """Time one model in a fresh subprocess (``src``: another source tree to import soundgen from)."""
     cmd = [
         sys.executable,
         __file__,
@@ -93,21 +109,21 @@ def run_one(kind: str, args: argparse.Namespace, duration: float, dtype: str) ->
         str(args.cfg),
         "--dtype",
         dtype,
+        "--code-label",
+        "baseline" if src else "current",
     ]
     if args.model:
         cmd += ["--model", args.model]
-    proc = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        env={
-            "SOUNDGEN_NO_PROGRESS": "1",
-            "HF_HUB_OFFLINE": "1",
-            "PATH": "/usr/bin:/bin",
-            "OMP_NUM_THREADS": str(args.threads),
-            "OMP_WAIT_POLICY": args.omp_wait_policy,
-        },
-    )
+    env = {
+        "SOUNDGEN_NO_PROGRESS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PATH": "/usr/bin:/bin",
+        "OMP_NUM_THREADS": str(args.threads),
+        "OMP_WAIT_POLICY": args.omp_wait_policy,
+    }
+    if src:
+        env["PYTHONPATH"] = str(Path(src).resolve())  # ahead of the editable install of this checkout
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{proc.stderr}")
     result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -125,6 +141,9 @@ def main() -> None:
     p.add_argument("--model", help="a trained model directory to time instead of the random default LM")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "generation_speed.json")
     p.add_argument("--omp-wait-policy", default="PASSIVE", help="PASSIVE (as 'soundgen generate' sets) or ACTIVE")
+    p.add_argument("--baseline-src", help="an older source tree (its src/ folder) to time the default LM with too")
+    p.add_argument("--repeat", type=int, default=1, help="time the default LM (and the baseline) this many times")
+    p.add_argument("--code-label", default="current", help=argparse.SUPPRESS)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -134,9 +153,22 @@ def main() -> None:
     import os
 
     load_at_start = os.getloadavg()[0]
-    runs = [run_one("default", args, args.duration, d) for d in args.dtypes.split(",")]
+    runs: list[dict[str, object]] = []
+    pairs: list[tuple[dict[str, object], dict[str, object]]] = []  # (baseline, current float32), back to back
+    for _ in range(args.repeat):
+        baseline = run_one("default", args, args.duration, "float32", args.baseline_src) if args.baseline_src else None
+        these = [run_one("default", args, args.duration, d) for d in args.dtypes.split(",")]
+        runs += these
+        if baseline is not None:
+            pairs.append((baseline, next((r for r in these if r["dtype"] == "float32"), these[0])))
     peer = run_one("musicgen_small_size", args, args.peer_duration or args.duration, "float32")
     best = max(runs, key=lambda r: float(r["audio_s_per_wall_s"]))  # type: ignore[arg-type]
+    ratios = [float(b["lm_ms_per_step"]) / float(c["lm_ms_per_step"]) for b, c in pairs]  # type: ignore[arg-type]
+    baseline_report = {
+        "runs": [b for b, _ in pairs],
+        "lm_step_speedup_vs_baseline": [round(r, 2) for r in ratios],
+        "median_lm_step_speedup_vs_baseline": round(statistics.median(ratios), 2) if ratios else None,
+    }
     report = {
         "benchmark": "generation_speed",
         "setup": f"{args.duration:g} s with CFG {args.cfg:g}, batch 1, {args.threads} threads, CPU, "
@@ -145,6 +177,7 @@ def main() -> None:
         "machine": platform.processor() or platform.machine(),
         "default": runs,
         "peer_musicgen_small_size": peer,
+        "baseline": baseline_report if args.baseline_src else None,
         "speedup_vs_peer": round(float(best["audio_s_per_wall_s"]) / float(peer["audio_s_per_wall_s"]), 2),  # type: ignore[arg-type]
         "targets": {"audio_s_per_wall_s": 5.0, "peak_rss_mb": 1024},
         "meets_targets": float(best["audio_s_per_wall_s"]) >= 5.0 and float(best["peak_rss_mb"]) < 1024,  # type: ignore[arg-type]

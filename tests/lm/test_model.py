@@ -203,3 +203,20 @@ def test_kv_cache_equals_no_cache_across_sliding_windows() -> None:
         for c in (True, False)
     ]
     assert out[0].shape[-1] == 30 and torch.equal(out[0], out[1])
+
+
+def test_decoding_threads_are_restored_even_after_cancellation() -> None:
+    lm, cond = _model(9)
+    memory = lm.memory(cond.encode(["a siren"]))
+    before = torch.get_num_threads()
+    seen: list[int] = []
+    try:
+        torch.set_num_threads(2)
+        generate_codes(lm, memory, 6, SamplingParams(), progress=lambda s, n: seen.append(torch.get_num_threads()))
+        assert seen and set(seen) == {1}  # decoding ran single-threaded (DECODE_THREADS)
+        assert torch.get_num_threads() == 2
+        with pytest.raises(CancelledError):
+            generate_codes(lm, memory, 6, SamplingParams(), should_cancel=lambda: True)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

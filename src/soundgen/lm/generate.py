@@ -7,18 +7,29 @@ way an audio prompt is), so arbitrary durations work at a cost that grows linear
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
 from soundgen.errors import CancelledError
-from soundgen.lm.model import LMModel, Memory
-from soundgen.lm.patterns import build_delay_pattern, pattern_length, revert_delay_pattern, valid_mask
+from soundgen.lm.model import LMModel, Memory, StepPlan
+from soundgen.lm.patterns import build_delay_pattern, pattern_length, revert_delay_pattern
 from soundgen.lm.sampling import SamplingParams, apply_cfg, sample_tokens
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
+
+DECODE_THREADS = 1
+"""Intra-op CPU threads for the decoding steps (the default of :func:`generate_codes`).
+
+A step is a few hundred small ops (GEMMs of 2B rows, layer norms of ``[2B, D]``): handing them to a second
+thread costs more than it gains. Measured on the 2-core dev machine (load average 4-5, torch 2.13,
+OMP_WAIT_POLICY=PASSIVE): each such op ran 1.5-3.5x slower with 2 threads than with 1, and a step of the
+default model 25-35 % slower; a MusicGen-small-sized model was no faster with 2 either. Prefills (many rows)
+keep torch's setting.
+"""
 
 
 @dataclass
@@ -94,6 +105,7 @@ def generate_codes(
     use_cache: bool = True,
     stride: int | None = None,
     force_cfg_batch: bool = False,
+    threads: int | None = DECODE_THREADS,
 ) -> torch.Tensor:
     """Generate ``n_frames`` frames of codes after an optional prompt.
 
@@ -106,9 +118,12 @@ def generate_codes(
         generator: random generator; the same seed gives the same codes.
         progress: called as ``progress(step, total_steps)`` after every decoding step.
         should_cancel: checked before every step; True raises :class:`CancelledError`.
-        use_cache: use the KV cache (False recomputes the whole prefix each step; same result, slower).
+        use_cache: prefill a KV cache and decode with :meth:`LMModel.step` (False recomputes the whole prefix
+            each step: the reference path, equal up to float rounding and much slower).
         stride: new frames per window beyond the training window (default: half the window).
         force_cfg_batch: run the unconditional half even when ``cfg_coef == 1`` (for tests).
+        threads: intra-op CPU threads for the single decoding steps (see :data:`DECODE_THREADS`); None keeps
+            torch's setting. Restored afterwards.
 
     Returns:
         ``[B, K, P + n_frames]`` int64 codes (prompt first).
@@ -128,9 +143,10 @@ def generate_codes(
             torch.cat([memory.tokens, torch.nn.functional.pad(null.tokens, (0, 0, 0, pad))], dim=0),
             torch.cat([memory.mask, torch.nn.functional.pad(null.mask, (0, pad), value=False)], dim=0),
         )
+    plan = lm.step_plan(memory) if use_cache else None
     for chunk in chunks:
         context = codes[..., codes.shape[-1] - chunk.context :]
-        new = _generate_chunk(lm, memory, context, chunk.new, params, guided, generator, loop, use_cache)
+        new = _generate_chunk(lm, memory, plan, context, chunk.new, params, guided, generator, loop, threads)
         codes = torch.cat([codes, new], dim=-1)
     return codes
 
@@ -138,41 +154,61 @@ def generate_codes(
 def _generate_chunk(
     lm: LMModel,
     memory: Memory,
+    plan: StepPlan | None,
     context: torch.Tensor,
     n_new: int,
     params: SamplingParams,
     guided: bool,
     generator: torch.Generator | None,
     loop: _Loop,
-    use_cache: bool,
+    threads: int | None,
 ) -> torch.Tensor:
-    """Generate ``n_new`` frames after ``context`` ``[B, K, P]``; returns ``[B, K, n_new]``."""
+    """Generate ``n_new`` frames after ``context`` ``[B, K, P]``; returns ``[B, K, n_new]``.
+
+    With a ``plan`` (:meth:`LMModel.step_plan`), the context is prefilled into a KV cache and each step runs
+    :meth:`LMModel.step`; without one, every step recomputes the whole prefix (the reference path).
+    """
     b, k, p = context.shape
     special = lm.special
     total = p + n_new
     n_steps = pattern_length(total, k)
     padded = torch.nn.functional.pad(context, (0, n_new), value=-1)
     seq = build_delay_pattern(padded, special)  # known codes in place, special elsewhere
-    known = valid_mask(n_steps, k, p, lm.device)  # [K, S]
-    inside = valid_mask(n_steps, k, total, lm.device)
     copies = 2 if guided else 1
-    state = lm.new_state(b * copies, n_steps) if use_cache else None
+    state = lm.new_state(b * copies, n_steps) if plan is not None else None
     start = torch.full((b, k, 1), special, dtype=torch.long, device=lm.device)
     if state is not None and p > 0:
         prefix = torch.cat([start, seq[..., : p - 1]], dim=-1)
         lm(prefix.repeat(copies, 1, 1), memory, state, offset=0)
-    for s in range(p, n_steps):
-        loop.check()
-        if state is not None:
-            inp = start if s == 0 else seq[..., s - 1 : s]
-            logits = lm(inp.repeat(copies, 1, 1), memory, state, offset=s)[:, :, -1]
-        else:
-            inp = torch.cat([start, seq[..., :s]], dim=-1)
-            logits = lm(inp.repeat(copies, 1, 1), memory)[:, :, -1]  # [copies*B, K, card]
-        if guided:
-            logits = apply_cfg(logits[:b], logits[b:], params.cfg_coef)
-        drawn = sample_tokens(logits, params, generator)  # [B, K]
-        column = torch.where(known[:, s], seq[:, :, s], drawn)
-        seq[:, :, s] = torch.where(inside[:, s], column, special)
-        loop.tick()
+    with _cpu_threads(threads if lm.device.type == "cpu" and plan is not None else None):
+        for s in range(p, n_steps):
+            loop.check()
+            if plan is not None and state is not None:
+                inp = start[..., 0] if s == 0 else seq[..., s - 1]
+                logits = lm.step(inp.repeat(copies, 1), plan, state, offset=s)  # [copies*B, K, card]
+            else:
+                inp = torch.cat([start, seq[..., :s]], dim=-1)
+                logits = lm(inp.repeat(copies, 1, 1), memory)[:, :, -1]
+            if guided:
+                logits = apply_cfg(logits[:b], logits[b:], params.cfg_coef)
+            drawn = sample_tokens(logits, params, generator)  # [B, K]
+            # codebook q holds frame s - q at this step: drawn where that frame is new (p <= s - q < total); the
+            # known frames and the empty corners are already in `seq`
+            first, last = max(0, s - total + 1), min(k - 1, s - p)
+            seq[:, first : last + 1, s] = drawn[:, first : last + 1]
+            loop.tick()
     return revert_delay_pattern(seq, total)[..., p:]
+
+
+@contextmanager
+def _cpu_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` intra-op threads (None: unchanged), restoring the previous count."""
+    before = torch.get_num_threads()
+    if n is None or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

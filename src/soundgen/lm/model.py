@@ -8,7 +8,9 @@ the unconditional half of classifier-free guidance) leaves only the null token v
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +19,7 @@ from torch import nn
 from soundgen.lm.conditioners import TextCondition
 from soundgen.lm.config import LMConfig
 from soundgen.lm.patterns import build_delay_pattern, shift_right
-from soundgen.lm.transformer import Block, DecodingState, sinusoidal_positions
+from soundgen.lm.transformer import Block, DecodingState, StepWeights, sinusoidal_positions, transposed
 
 
 @dataclass
@@ -46,6 +48,29 @@ class LossResult:
     loss: torch.Tensor
     ce: torch.Tensor
     accuracy: torch.Tensor
+
+
+@dataclass
+class StepPlan:
+    """What single-step decoding (:meth:`LMModel.step`) needs, prepared once per generation.
+
+    A snapshot of the weights: build a new plan after the model changes (training, ``.to()``). On a CPU in
+    float32 it holds transposed copies of the matrices (as much memory again as the transformer's weights, 26 MB
+    for the default model) for as long as the generation runs.
+
+    Attributes:
+        blocks: :class:`StepWeights` of every block.
+        norm: ``(weight, bias)`` of the final layer norm.
+        heads: ``[D, K * codebook_size]`` output heads, transposed.
+        memory: the cross-attention memory of batch B.
+        memory_bias: ``[B, 1, 1, M]`` additive mask of ``memory`` (0 visible, -inf hidden).
+    """
+
+    blocks: list[StepWeights]
+    norm: tuple[torch.Tensor, torch.Tensor]
+    heads: torch.Tensor
+    memory: Memory
+    memory_bias: torch.Tensor
 
 
 class LMModel(nn.Module):
@@ -130,15 +155,52 @@ class LMModel(nn.Module):
         b, k, s = tokens.shape
         x = self.embedding(tokens + self.offsets).sum(dim=1)  # [B, S, D]
         x = x + self._positions(offset, s, x)
-        # an additive mask made once per call (a boolean one is re-checked by every attention call)
-        bias = torch.zeros(memory.mask.shape, dtype=x.dtype, device=x.device).masked_fill(~memory.mask, float("-inf"))
-        bias = bias[:, None, None, :]
+        bias = self.memory_bias(memory)
         for i, block in enumerate(self.blocks):
             x = block(x, memory.tokens, bias, state.layers[i] if state is not None else None, offset)
         if state is not None:
             state.length = offset + s
         logits = self.heads(self.norm(x)).view(b, s, k, self.cfg.codebook_size)
         return logits.permute(0, 2, 1, 3).float()
+
+    def memory_bias(self, memory: Memory) -> torch.Tensor:
+        """The additive cross-attention mask ``[B, 1, 1, M]`` of ``memory``: 0 where visible, -inf where hidden.
+
+        Additive, in the model's dtype: a boolean mask would be converted by every attention call.
+        """
+        bias = torch.zeros(memory.mask.shape, dtype=self.dtype, device=self.device)
+        return bias.masked_fill(~memory.mask.to(self.device), float("-inf"))[:, None, None, :]
+
+    def step_plan(self, memory: Memory) -> StepPlan:
+        """Prepare :meth:`step` for a generation conditioned on ``memory`` (copies the matrices, transposed)."""
+        norm = (self.norm.weight.detach(), self.norm.bias.detach())
+        blocks = [block.step_weights() for block in cast("Iterable[Block]", self.blocks)]
+        return StepPlan(blocks, norm, transposed(self.heads), memory, self.memory_bias(memory))
+
+    def step(self, tokens: torch.Tensor, plan: StepPlan, state: DecodingState, offset: int) -> torch.Tensor:
+        """Next-token logits of one decoding step on top of a KV cache (inference only).
+
+        Computes what ``self(tokens[..., None], plan.memory, state, offset)`` does, through the leaner
+        :meth:`Block.step` path.
+
+        Args:
+            tokens: ``[B, K]`` the step's input tokens.
+            plan: :meth:`step_plan` of this model and memory.
+            state: KV cache holding steps ``0 .. offset-1``; this step is written at ``offset``.
+            offset: position of the step.
+
+        Returns:
+            ``[B, K, codebook_size]`` logits (float32).
+        """
+        b, k = tokens.shape
+        x = self.embedding(tokens + self.offsets[..., 0]).sum(dim=1)  # [B, D]
+        x = x + self._positions(offset, 1, x)
+        for block, weights, cache in zip(cast("Iterable[Block]", self.blocks), plan.blocks, state.layers, strict=True):
+            block.cross_attn.memory_kv(plan.memory.tokens, cache)
+            x = block.step(x, weights, cache, offset, plan.memory_bias)
+        state.length = offset + 1
+        x = F.layer_norm(x, x.shape[-1:], *plan.norm)
+        return torch.mm(x, plan.heads).view(b, k, self.cfg.codebook_size).float()
 
     def _positions(self, offset: int, length: int, like: torch.Tensor) -> torch.Tensor:
         """Sinusoidal positions ``[length, D]`` from a table grown on demand (a decoding step costs one slice)."""
