@@ -53,7 +53,7 @@ def test_train_resume_log_export_generate(assets: Any, tmp_path: Path) -> None:
     assert export_model(tmp_path / "run", assets.codec_dir, out).step == 6
     assert {p.name for p in out.iterdir()} == {"codec", "lm", "MODEL_CARD.md"}
     assert json.loads((out / "lm" / "config.json").read_text())["text_encoder"] == "hashed"
-    assert "testgen: 12 clips, licence: CC0" in (out / "MODEL_CARD.md").read_text()
+    assert "test: 12 clips, licence: CC0" in (out / "MODEL_CARD.md").read_text()
     with pytest.raises(ExportError, match="already exists"):
         export_model(tmp_path / "run", assets.codec_dir, out)
 
