@@ -42,6 +42,19 @@ def streaming(module: nn.Module) -> Iterator[None]:
             m.reset_state()
 
 
+def init_conv_(conv: nn.Conv1d | nn.ConvTranspose1d, fan_in: int) -> None:
+    """Variance-preserving init: weights ``N(0, 1 / fan_in)``, zero bias.
+
+    PyTorch's default (uniform ``+-1/sqrt(fan_in)`` weights and biases) shrinks the signal by about ``1/sqrt(3)``
+    per layer while adding input-independent biases, so after a dozen layers the encoder's latents barely depend
+    on its input, every latent falls on the same codeword and training collapses to silence.
+    """
+    with torch.no_grad():
+        conv.weight.normal_(0.0, fan_in**-0.5)
+        if conv.bias is not None:
+            conv.bias.zero_()
+
+
 class CausalConv1d(StreamingModule):
     """A causal 1-D convolution (weight-normalised), ``[B, C_in, T] -> [B, C_out, T // stride]``.
 
@@ -54,9 +67,9 @@ class CausalConv1d(StreamingModule):
         self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1
     ) -> None:
         super().__init__()
-        self.conv = nn.utils.parametrizations.weight_norm(
-            nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation)
-        )
+        conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation)
+        init_conv_(conv, in_channels * kernel_size)
+        self.conv = nn.utils.parametrizations.weight_norm(conv)
         self.stride = stride
         self.span = (kernel_size - 1) * dilation + 1
         self.pad = self.span - stride
@@ -96,9 +109,9 @@ class CausalConvTranspose1d(StreamingModule):
         super().__init__()
         if kernel_size % stride:
             raise ValueError(f"kernel_size {kernel_size} must be a multiple of stride {stride}")
-        self.convtr = nn.utils.parametrizations.weight_norm(
-            nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride)
-        )
+        convtr = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride)
+        init_conv_(convtr, in_channels * (kernel_size // stride))  # each output sample sees kernel/stride taps
+        self.convtr = nn.utils.parametrizations.weight_norm(convtr)
         self.stride = stride
         self.taps = kernel_size // stride
         self._buffer: torch.Tensor | None = None
