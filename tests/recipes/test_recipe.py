@@ -129,3 +129,16 @@ def test_a_quick_build_never_replaces_a_full_corpus(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="holds a quick corpus"):
         run_recipe(RecipeConfig(out=out, workers=1, packages=("hedgewars-data",)))
     assert sorted(p.name for p in (out / "staging").rglob("*.wav")) == before
+
+
+def test_extra_packages_are_opt_in(tmp_path: Path) -> None:
+    from soundgen.data.recipes.default import _wanted
+    from soundgen.data.recipes.packages import PACKAGES
+
+    extras = {p.name for p in PACKAGES if p.extra}
+    assert extras  # megaglest-data, widelands-data
+    strict = RecipeConfig(out=tmp_path)
+    assert not any(_wanted(p, strict) for p in PACKAGES if p.extra)
+    assert all(_wanted(p, strict) for p in PACKAGES if not p.extra)
+    opted = RecipeConfig(out=tmp_path, extra_packages=True)
+    assert all(_wanted(p, opted) for p in PACKAGES)

@@ -34,6 +34,8 @@ def register(groups: Any) -> None:
                    "at least 1 h)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N clips per package (smoke runs)")
     p.add_argument("--packages", default=None, metavar="P1,P2", help="only these corpus packages")
+    p.add_argument("--extra-packages", action="store_true",
+                   help="also use megaglest-data and widelands-data (freely licensed, beyond DESIGN.md's list)")
     p.add_argument("--workers", type=int, default=2, help="processes for rendering and building (default 2)")
     p.add_argument("--sample-rate", type=int, default=16000, help="dataset sample rate in Hz (default 16000)")
     p.add_argument("--seed", type=int, default=0, help="seed for instrument/tempo choices and piece order")
@@ -45,7 +47,7 @@ def _default(args: argparse.Namespace) -> int:
 
     cfg = RecipeConfig(
         out=Path(args.out), quick=args.quick, music_hours=args.music_hours, limit=args.limit,
-        workers=args.workers, sample_rate=args.sample_rate, seed=args.seed,
+        workers=args.workers, sample_rate=args.sample_rate, seed=args.seed, extra_packages=args.extra_packages,
         packages=tuple(p.strip() for p in args.packages.split(",") if p.strip()) if args.packages else None,
     )
     result = run_recipe(cfg)

@@ -30,6 +30,7 @@ from soundgen.data.recipes.packages import (
     PACKAGES,
     SOUNDFONT_PACKAGE,
     SOUNDFONT_PATH,
+    PackageSpec,
     PackageStatus,
     apt_command,
     detect_packages,
@@ -63,6 +64,9 @@ class RecipeConfig:
         workers: processes for rendering and for the dataset build.
         max_piece_seconds: a rendered piece stops after this long.
         variants: renderings (instrument, tempo) per score.
+        packages: only these corpus packages (``None``: DESIGN.md's list).
+        extra_packages: also use the packages marked ``extra`` (beyond DESIGN.md's list, freely licensed but
+            not cleared for the bundled model): off by default.
     """
 
     out: Path
@@ -79,6 +83,7 @@ class RecipeConfig:
     soundfont: Path = SOUNDFONT_PATH
     doc_root: Path = DOC_ROOT
     packages: tuple[str, ...] | None = None
+    extra_packages: bool = False
 
     @classmethod
     def tiny(cls, out: Path) -> RecipeConfig:
@@ -129,7 +134,7 @@ def run_recipe(
     out = cfg.out.absolute()
     staging, work = out / STAGING, out / WORK
     _check_mode(work, cfg.quick)
-    specs = [p for p in PACKAGES if cfg.packages is None or p.name in cfg.packages or p.name == SOUNDFONT_PACKAGE]
+    specs = [p for p in PACKAGES if _wanted(p, cfg)]
     statuses = [] if cfg.quick else detect_packages(specs, doc_root=cfg.doc_root, is_installed=is_installed)
     command = apt_command(statuses)
     if command:
@@ -224,6 +229,14 @@ def _score_target(cfg: RecipeConfig, music_seconds: float) -> float:
     # 5% margin: the builder trims silence, so clips come out a little shorter than the files.
     gap = cfg.music_target_hours * 3600 * 1.05 - music_seconds
     return max(gap, MIN_SCORE_HOURS * 3600)
+
+
+def _wanted(spec: PackageSpec, cfg: RecipeConfig) -> bool:
+    if spec.name == SOUNDFONT_PACKAGE:
+        return True
+    if cfg.packages is not None:
+        return spec.name in cfg.packages
+    return not spec.extra or cfg.extra_packages
 
 
 def _check_mode(work: Path, quick: bool) -> None:

@@ -29,8 +29,9 @@ SOUNDFONT_PATH = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 class PackageSpec:
     """A Debian package of the corpus: its name, what it contributes and the game's name for captions.
 
-    ``extra`` marks packages beyond DESIGN.md's list, added because that list holds only ~1.7 h of sound
-    effects, short of the 2 h target.
+    ``extra`` marks packages beyond DESIGN.md's list (freely licensed; that list holds only ~1.7 h of sound
+    effects, short of the 2 h target). They are used only with ``--extra-packages``: the bundled model trains on
+    DESIGN.md's list alone until the project clears more sources.
     """
 
     name: str
