@@ -51,3 +51,16 @@ def test_eval_codec_cli(tiny_dataset: Path, tmp_path: Path, capsys: pytest.Captu
 def test_eval_codec_rejects_bad_bitrates(tiny_dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "codec", "--data", str(tiny_dataset), "--bitrates", "fast"]) == 2
     assert "--bitrates" in capsys.readouterr().err
+
+
+def test_visqol_skips_clips_too_short_to_score() -> None:
+    from soundgen.eval.codec_eval import _Scorer
+
+    notes: list[str] = []
+    scorer = _Scorer(16000, visqol=True, notes=notes)
+    if notes:
+        pytest.skip(notes[0])
+    t = np.arange(3200) / 16000  # 0.2 s: shorter than one ViSQOL patch
+    clip = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    scores = scorer.score(clip, clip, speech=False)
+    assert "visqol" not in scores and scores["si_sdr"] > 30

@@ -97,7 +97,10 @@ class _Scorer:
         out = {"mel": mel_distance(ref, est, sr), "stft": stft_distance(ref, est), "si_sdr": si_sdr(ref, est)}
         if self._visqol is not None:
             r48, e48 = resample(ref, sr, 48000).astype(np.float64), resample(est, sr, 48000).astype(np.float64)
-            out["visqol"] = float(self._visqol.measure_from_arrays(r48, e48, 48000).moslqo)
+            try:
+                out["visqol"] = float(self._visqol.measure_from_arrays(r48, e48, 48000).moslqo)
+            except ValueError as e:  # clips shorter than ViSQOL's patch (~0.5 s) cannot be scored
+                log.info("ViSQOL skipped a clip: %s", e)
         if speech and self.speech_metrics:
             from pesq import pesq
             from pystoi import stoi
