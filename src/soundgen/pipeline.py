@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -120,6 +121,23 @@ def default_model_dir() -> Path:
             "'soundgen lm export') or set SOUNDGEN_MODEL"
         )
     return path
+
+
+EXAMPLE_PROMPTS_FILE = "prompts.json"
+
+
+def read_example_prompts(model_dir: str | Path) -> list[str] | None:
+    """Example prompts a model directory suggests (``prompts.json``, written by ``soundgen lm export`` from the
+    training captions), or ``None`` when it has none or the file is unreadable."""
+    path = Path(model_dir) / EXAMPLE_PROMPTS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    prompts = data.get("example_prompts") if isinstance(data, dict) else None
+    if not isinstance(prompts, list) or not all(isinstance(p, str) and p.strip() for p in prompts):
+        return None
+    return prompts or None
 
 
 class TextToSound:

@@ -14,7 +14,7 @@ from soundgen.errors import ConfigError
 from soundgen.lm.config import LMRunConfig
 from soundgen.lm.export import ExportError, export_model, load_run
 from soundgen.lm.io import load_lm
-from soundgen.pipeline import GenerationRequest, TextToSound
+from soundgen.pipeline import GenerationRequest, TextToSound, read_example_prompts
 from soundgen.train.lm import train_lm
 
 
@@ -51,7 +51,9 @@ def test_train_resume_log_export_generate(assets: Any, tmp_path: Path) -> None:
 
     out = tmp_path / "model"
     assert export_model(tmp_path / "run", assets.codec_dir, out).step == 6
-    assert {p.name for p in out.iterdir()} == {"codec", "lm", "MODEL_CARD.md"}
+    assert {p.name for p in out.iterdir()} == {"codec", "lm", "MODEL_CARD.md", "prompts.json"}
+    prompts = read_example_prompts(out)
+    assert prompts is not None and {p.split()[1] for p in prompts} == {"tone", "noise", "click"}
     assert json.loads((out / "lm" / "config.json").read_text())["text_encoder"] == "hashed"
     assert "test: 12 clips, licence: CC0" in (out / "MODEL_CARD.md").read_text()
     with pytest.raises(ExportError, match="already exists"):

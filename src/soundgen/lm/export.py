@@ -21,6 +21,7 @@ from soundgen.errors import ConfigError, ModelNotFoundError, SoundgenError
 from soundgen.lm.conditioners import build_conditioner
 from soundgen.lm.io import LoadedLM, save_lm
 from soundgen.lm.model import LMModel
+from soundgen.pipeline import EXAMPLE_PROMPTS_FILE
 from soundgen.train.common import RunDir
 
 
@@ -85,6 +86,9 @@ def export_model(run_dir: str | Path, codec_dir: str | Path, out_dir: str | Path
         shutil.copytree(Path(codec_dir), tmp / "codec", ignore=shutil.ignore_patterns(".*"))
         save_lm(loaded.lm, loaded.conditioner, tmp / "lm", extra={"train_steps": step})
         (tmp / "MODEL_CARD.md").write_text(model_card(loaded, step, Path(run_dir), codec), encoding="utf-8")
+        prompts = example_prompts(Path(run_dir))
+        if prompts:
+            (tmp / EXAMPLE_PROMPTS_FILE).write_text(json.dumps({"example_prompts": prompts}, indent=1) + "\n")
         _swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -138,15 +142,39 @@ def _encoder_line(kind: str) -> str:
     return "hashed-vocabulary encoder trained with the LM"
 
 
+def _run_dataset(run_dir: Path) -> Path | None:
+    """The dataset behind the run's token cache, when it is recorded and still there."""
+    meta_file = run_dir / "tokens.json"
+    if not meta_file.is_file():
+        return None
+    dataset = json.loads(meta_file.read_text(encoding="utf-8")).get("dataset")
+    return Path(dataset) if dataset and Path(dataset).is_dir() else None
+
+
+def example_prompts(run_dir: Path, limit: int = 8) -> list[str]:
+    """Training captions to suggest as prompts: one per category in turn, so every category is shown."""
+    from soundgen.data.manifest import manifest_path, read_manifest
+
+    dataset = _run_dataset(run_dir)
+    if dataset is None or not manifest_path(dataset, "train").is_file():
+        return []
+    by_category: dict[str, list[str]] = {}
+    for clip in sorted(read_manifest(dataset, "train"), key=lambda c: c.caption):
+        captions = by_category.setdefault(clip.category, [])
+        if clip.caption not in captions:
+            captions.append(clip.caption)
+    out: list[str] = []
+    for rank in range(limit):
+        out += [c[rank] for _, c in sorted(by_category.items()) if rank < len(c)]
+    return out[:limit]
+
+
 def _data_lines(run_dir: Path) -> list[str]:
     """Sources and licences of the dataset behind the run's token cache, when it can be found."""
     from soundgen.data.manifest import SPLITS, manifest_path, read_manifest
 
-    meta_file = run_dir / "tokens.json"
-    dataset = None
-    if meta_file.is_file():
-        dataset = json.loads(meta_file.read_text(encoding="utf-8")).get("dataset")
-    if not dataset or not Path(dataset).is_dir():
+    dataset = _run_dataset(run_dir)
+    if dataset is None:
         return ["- Not recorded (the dataset of the token cache was not found when exporting)."]
     counts: Counter[tuple[str, str]] = Counter()
     seconds = 0.0

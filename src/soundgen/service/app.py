@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import sys
@@ -44,6 +45,19 @@ class Service:
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         self.worker = Worker(self.db, self.storage, self.bus, load_generator or default_generator(settings),
                              settings, self.metrics)
+
+    @functools.cached_property
+    def example_prompts(self) -> list[str] | None:
+        """The served model's own example prompts (``prompts.json`` of its directory), if it has them."""
+        if self.settings.tiny_random_model:
+            return None
+        from soundgen.pipeline import default_model_dir, read_example_prompts
+
+        try:
+            model_dir = self.settings.model_dir or default_model_dir()
+        except ModelNotFoundError:
+            return None
+        return read_example_prompts(model_dir)
 
     @property
     def model_name(self) -> str:

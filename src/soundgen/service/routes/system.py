@@ -56,5 +56,5 @@ def info(service: ServiceDep) -> ServiceInfo:
         version=__version__, auth_required=s.auth_required, model=service.model_name,
         untrained_model=s.tiny_random_model, warning=UNTRAINED_WARNING if s.tiny_random_model else None,
         max_prompt_chars=s.max_prompt_chars, max_duration=s.max_duration, max_count=s.max_count,
-        formats=list(AUDIO_FORMATS), example_prompts=EXAMPLE_PROMPTS,
+        formats=list(AUDIO_FORMATS), example_prompts=service.example_prompts or EXAMPLE_PROMPTS,
     )
