@@ -84,3 +84,32 @@ def test_other_codec_is_refused(tmp_path: Path, codec: torch.nn.Module) -> None:
     with pytest.raises(TokenCacheError, match="no 'test' clips"):
         TokenCache(tmp_path / "tokens", "test")
     assert json.loads((tmp_path / "tokens" / "meta.json").read_text())["n_codebooks"] == 4
+
+
+def test_category_balance_evens_out_categories(tmp_path: Path, codec: torch.nn.Module) -> None:
+    write_dataset(tmp_path / "ds", {"train": 7})  # tone x3, noise x2, click x2, all the same length
+    tokenize_dataset(tmp_path / "ds", codec, tmp_path / "tokens")
+    cache = TokenCache(tmp_path / "tokens", "train")
+    cats = np.array([r.category for r in cache.records])
+
+    def shares(balance: float) -> dict[str, float]:
+        w = cache.clip_weights(100, balance)
+        assert np.isclose(w.sum(), 1.0)
+        return {c: float(w[cats == c].sum()) for c in ("tone", "noise", "click")}
+
+    assert shares(0.0) == pytest.approx({"tone": 3 / 7, "noise": 2 / 7, "click": 2 / 7})
+    assert shares(1.0) == pytest.approx({"tone": 1 / 3, "noise": 1 / 3, "click": 1 / 3})
+    half = shares(0.5)
+    assert 1 / 3 < half["tone"] < 3 / 7
+    drawn = cache.sample_batch(3000, 50, 2, np.random.default_rng(0), category_balance=1.0).categories
+    counts = {c: drawn.count(c) for c in ("tone", "noise", "click")}
+    assert all(900 < n < 1100 for n in counts.values()), counts
+
+
+def test_category_balance_out_of_range_is_a_config_error() -> None:
+    from soundgen.config import config_from_dict
+    from soundgen.errors import ConfigError
+    from soundgen.lm.config import LMRunConfig
+
+    with pytest.raises(ConfigError, match="category_balance"):
+        config_from_dict(LMRunConfig, {"train": {"category_balance": 1.5}})

@@ -71,6 +71,15 @@ def test_train_resume_log_export_generate(assets: Any, tmp_path: Path) -> None:
     half = TextToSound.load(out, dtype="bfloat16")
     assert half.lm.dtype == torch.bfloat16
     assert half.generate(GenerationRequest("a tone sound", duration=0.06, seed=1)).audio[0].shape == (1, 480)
+    h16 = tmp_path / "model16"
+    export_model(tmp_path / "run", assets.codec_dir, h16, fp16=True)
+    size = {d: (d / "lm" / "model.safetensors").stat().st_size for d in (out, h16)}
+    assert size[h16] < 0.6 * size[out]
+    assert json.loads((h16 / "lm" / "config.json").read_text())["dtype"] == "float16"
+    loaded16 = load_lm(h16 / "lm")
+    assert all(p.dtype == torch.float32 for p in loaded16.lm.parameters())  # stored half, computed in float32
+    mem16 = loaded16.lm.memory(loaded16.conditioner.encode(["a tone sound"]))
+    torch.testing.assert_close(loaded16.lm(tokens, mem16), loaded.lm(tokens, memory[1]), atol=2e-2, rtol=2e-2)
 
 
 def test_config_must_fit_the_tokens(assets: Any, tmp_path: Path) -> None:
@@ -91,3 +100,4 @@ def test_shipped_configs_load(name: str) -> None:
     root = Path(__file__).resolve().parents[2]
     cfg = load_config(LMRunConfig, root / "configs" / "lm" / f"{name}.yaml")
     assert cfg.train.segment_frames <= cfg.model.max_frames
+

@@ -67,6 +67,7 @@ def _register_lm(lm: Any) -> None:
     p.add_argument("--codec", type=Path, required=True, metavar="MODEL_DIR", help="codec the tokens were made with")
     p.add_argument("--out", type=Path, required=True, metavar="MODEL_DIR", help="model directory to write")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--fp16", action="store_true", help="store the LM's weights as float16 (half the size)")
     p.set_defaults(func=_export)
 
 
@@ -188,7 +189,7 @@ def _train(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from soundgen.lm.export import export_model
 
-    result = export_model(args.run_dir, _codec_dir(args.codec), args.out, force=args.force)
+    result = export_model(args.run_dir, _codec_dir(args.codec), args.out, force=args.force, fp16=args.fp16)
     print(f"exported step {result.step} to {result.out_dir}")
     return 0
 

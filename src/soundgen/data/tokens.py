@@ -277,6 +277,8 @@ class TokenCache:
         self._arrays: dict[str, np.ndarray] = {}
         self._dir = split_dir
         self._lengths = np.array([r.frames for r in self.records], dtype=np.float64)
+        self._weights = np.ones(0)
+        self._weights_key: tuple[int, float] | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -297,14 +299,39 @@ class TokenCache:
             self._arrays[rec.shard] = arr
         return arr[:, rec.offset : rec.offset + rec.frames]
 
-    def sample_batch(self, batch_size: int, frames: int, n_codebooks: int, rng: np.random.Generator) -> TokenBatch:
-        """Random crops of ``frames`` frames from clips drawn in proportion to their length (capped at ``frames``).
+    def clip_weights(self, frames: int, category_balance: float = 0.0) -> np.ndarray:
+        """Probability of drawing each clip: its length capped at ``frames``, divided by its category's total of
+        those lengths raised to ``category_balance``.
+
+        ``category_balance`` 0 draws in proportion to (capped) audio; 1 gives every category the same share, so a
+        corpus of 18 h of music and minutes of door sounds still teaches the doors; values between trade the two.
+        """
+        weights = np.minimum(self._lengths, frames)
+        if category_balance:
+            cats = [r.category for r in self.records]
+            totals: dict[str, float] = {}
+            for c, w in zip(cats, weights, strict=True):
+                totals[c] = totals.get(c, 0.0) + float(w)
+            weights = weights / np.array([totals[c] for c in cats]) ** category_balance
+        return weights / weights.sum()
+
+    def sample_batch(
+        self,
+        batch_size: int,
+        frames: int,
+        n_codebooks: int,
+        rng: np.random.Generator,
+        category_balance: float = 0.0,
+    ) -> TokenBatch:
+        """Random crops of ``frames`` frames from clips drawn by :meth:`clip_weights`.
 
         Returns:
             :class:`TokenBatch` with codes ``[B, n_codebooks, frames]``; short clips are padded with -1.
         """
-        weights = np.minimum(self._lengths, frames)
-        picks = rng.choice(len(self.records), size=batch_size, p=weights / weights.sum())
+        key = (frames, category_balance)
+        if self._weights_key != key:
+            self._weights, self._weights_key = self.clip_weights(frames, category_balance), key
+        picks = rng.choice(len(self.records), size=batch_size, p=self._weights)
         out = np.full((batch_size, n_codebooks, frames), -1, dtype=np.int64)
         for row, i in enumerate(picks):
             codes = self.codes(int(i))

@@ -109,6 +109,8 @@ class LMTrainParams:
         log_every: steps between scalar logs.
         valid_every: steps between validation losses (0: never).
         valid_batches: batches per validation.
+        category_balance: how evenly categories are drawn: 0 in proportion to their audio, 1 equally (see
+            ``TokenCache.clip_weights``); validation always draws in proportion to audio.
         sample_every: steps between audio samples in TensorBoard (0: never).
         sample_prompts: prompts of those samples.
         sample_duration: seconds per sample.
@@ -130,11 +132,16 @@ class LMTrainParams:
     log_every: int = 25
     valid_every: int = 500
     valid_batches: int = 4
+    category_balance: float = 0.0
     sample_every: int = 2000
     sample_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))
     sample_duration: float = 4.0
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.category_balance <= 1.0:
+            raise ValueError(f"category_balance={self.category_balance} must be between 0 and 1")
 
 
 @dataclass

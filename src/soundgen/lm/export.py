@@ -61,8 +61,13 @@ def load_run(run_dir: str | Path) -> tuple[LoadedLM, int]:
     return LoadedLM(lm.eval(), conditioner.eval()), int(state["step"])
 
 
-def export_model(run_dir: str | Path, codec_dir: str | Path, out_dir: str | Path, force: bool = False) -> ExportResult:
+def export_model(
+    run_dir: str | Path, codec_dir: str | Path, out_dir: str | Path, force: bool = False, fp16: bool = False
+) -> ExportResult:
     """Write a model directory from a run's newest checkpoint and a codec directory.
+
+    With ``fp16`` the LM's weights are stored as float16 (half the size); the codec directory is copied as it is
+    (export it with ``soundgen codec export --fp16`` for the same).
 
     Raises:
         ExportError: the codec does not match the LM, or ``out_dir`` exists and ``force`` is False.
@@ -84,7 +89,7 @@ def export_model(run_dir: str | Path, codec_dir: str | Path, out_dir: str | Path
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         shutil.copytree(Path(codec_dir), tmp / "codec", ignore=shutil.ignore_patterns(".*"))
-        save_lm(loaded.lm, loaded.conditioner, tmp / "lm", extra={"train_steps": step})
+        save_lm(loaded.lm, loaded.conditioner, tmp / "lm", extra={"train_steps": step}, fp16=fp16)
         (tmp / "MODEL_CARD.md").write_text(model_card(loaded, step, Path(run_dir), codec), encoding="utf-8")
         prompts = example_prompts(Path(run_dir))
         if prompts:

@@ -33,7 +33,12 @@ class LoadedLM:
 
 
 def save_lm(
-    lm: LMModel, conditioner: TextConditioner, out_dir: str | Path, extra: dict[str, Any] | None = None
+    lm: LMModel,
+    conditioner: TextConditioner,
+    out_dir: str | Path,
+    extra: dict[str, Any] | None = None,
+    *,
+    fp16: bool = False,
 ) -> None:
     """Write ``config.json`` and ``model.safetensors`` into ``out_dir`` (each file atomically).
 
@@ -42,21 +47,27 @@ def save_lm(
         conditioner: its text encoder (its config is recorded; trainable weights saved).
         out_dir: target directory (created).
         extra: more JSON-serialisable facts to record in ``config.json`` (e.g. training steps).
+        fp16: store floating-point weights as float16 (half the size; loaded back as float32).
     """
     from safetensors.torch import save_file
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tensors = {f"lm.{k}": v.detach().float().contiguous().cpu() for k, v in lm.state_dict().items()}
-    tensors.update(
-        {f"conditioner.{k}": v.detach().float().contiguous().cpu() for k, v in conditioner.state_dict().items()}
-    )
+    def stored(v: torch.Tensor) -> torch.Tensor:
+        v = v.detach().contiguous().cpu()
+        if not v.is_floating_point():
+            return v
+        return v.half() if fp16 else v.float()
+
+    tensors = {f"lm.{k}": stored(v) for k, v in lm.state_dict().items()}
+    tensors.update({f"conditioner.{k}": stored(v) for k, v in conditioner.state_dict().items()})
     with atomic_path(out / "model.safetensors") as tmp:
         save_file(tensors, str(tmp), metadata={"format": FORMAT})
     meta = {
         "format": FORMAT,
         "version": VERSION,
         "text_encoder": lm.cfg.text.kind,
+        "dtype": "float16" if fp16 else "float32",
         "lm": config_to_dict(lm.cfg),
         **(extra or {}),
     }

@@ -164,7 +164,7 @@ def train_lm(
 def _train_step(parts: _Parts, cache: TokenCache, cfg: LMRunConfig, step: int, logger: ScalarLogger) -> float:
     p = cfg.train
     rng = np.random.default_rng([p.seed, step])  # batches depend on (seed, step) only: resuming is exact
-    batch = cache.sample_batch(p.batch_size, p.segment_frames, cfg.model.n_codebooks, rng)
+    batch = cache.sample_batch(p.batch_size, p.segment_frames, cfg.model.n_codebooks, rng, p.category_balance)
     drop = torch.from_numpy(rng.random(p.batch_size) < cfg.model.cond_dropout)
     lr = learning_rate(step, p)
     for group in parts.optimizer.param_groups:
