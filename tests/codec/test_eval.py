@@ -64,3 +64,16 @@ def test_visqol_skips_clips_too_short_to_score() -> None:
     clip = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     scores = scorer.score(clip, clip, speech=False)
     assert "visqol" not in scores and scores["si_sdr"] > 30
+
+
+def test_clips_are_picked_in_turn_from_each_category() -> None:
+    from types import SimpleNamespace
+
+    from soundgen.eval.codec_eval import pick_clips
+
+    clips = [SimpleNamespace(id=f"m{i}", category="music") for i in range(10)]
+    clips += [SimpleNamespace(id="d0", category="door"), SimpleNamespace(id="g0", category="gunshot"),
+              SimpleNamespace(id="g1", category="gunshot")]
+    assert [c.id for c in pick_clips(clips, 5)] == ["d0", "g0", "m0", "g1", "m1"]
+    assert [c.id for c in pick_clips(clips, 2)] == ["d0", "g0"]
+    assert len(pick_clips(clips, 100)) == len(clips)

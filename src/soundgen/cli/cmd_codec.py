@@ -57,7 +57,10 @@ def register(groups: Any) -> None:
     p.add_argument("--data", type=Path, required=True, help="dataset directory")
     p.add_argument("--split", default="test", help="dataset split (default test)")
     p.add_argument("--bitrates", default="1.5,3,6", help="comma-separated kbps (default 1.5,3,6)")
-    p.add_argument("--max-clips", type=int, default=20, help="clips to evaluate (default 20)")
+    p.add_argument("--max-clips", type=int, default=20, help="clips to evaluate, taken in turn from each category "
+                   "(default 20)")
+    p.add_argument("--max-seconds", type=float, default=10.0, help="cut longer clips to their middle this many "
+                   "seconds (default 10; 0 keeps whole clips)")
     p.add_argument("--out", type=Path, default=Path("eval_codec"), help="directory for JSON, Markdown and plot")
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (slow)")
     p.set_defaults(func=cmd_eval)
@@ -139,6 +142,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         split=args.split,
         max_clips=args.max_clips,
         visqol=not args.no_visqol,
+        max_seconds=args.max_seconds,
     )
     print(report.markdown)
     print(f"wrote {args.out}/codec_eval.json, codec_eval.md and codec_eval.png")

@@ -39,6 +39,7 @@ class CommandGroups:
         "lm": "train and export the text-to-sound language model",
         "eval": "evaluate codecs and generation against baselines",
         "keys": "manage API keys of the service",
+        "model": "release and verify model directories",
     }
 
     def __init__(self, top: Any) -> None:

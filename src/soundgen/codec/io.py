@@ -36,7 +36,14 @@ def weights_hash(codec: Codec) -> str:
     return h.hexdigest()
 
 
-def save_codec(codec: Codec, model_dir: str | Path, *, fp16: bool = False, model_id: str | None = None) -> Path:
+def save_codec(
+    codec: Codec,
+    model_dir: str | Path,
+    *,
+    fp16: bool = False,
+    model_id: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write ``config.json`` and ``model.safetensors`` into ``model_dir`` (atomically, file by file).
 
     Args:
@@ -44,6 +51,7 @@ def save_codec(codec: Codec, model_dir: str | Path, *, fp16: bool = False, model
         model_dir: target directory (created).
         fp16: store floating-point weights as float16 (half the size; loaded back as float32).
         model_id: a name recorded in the config and in every file the model encodes.
+        extra: more JSON-serialisable facts for ``config.json`` (e.g. training steps).
     """
     from safetensors.torch import save_file
 
@@ -61,6 +69,7 @@ def save_codec(codec: Codec, model_dir: str | Path, *, fp16: bool = False, model
         "model_id": model_id or out.resolve().name,
         "dtype": "float16" if fp16 else "float32",
         "model": config_to_dict(codec.config),
+        **(extra or {}),
     }
     with atomic_write(out / "config.json", "w") as f:
         json.dump(meta, f, indent=2)

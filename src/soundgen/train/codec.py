@@ -248,6 +248,7 @@ def train_codec(
     losses: dict[str, float] = {}
     validation: dict[float, dict[str, float]] = {}
     started, first_step = time.perf_counter(), trainer.step
+    run.start_timing(trainer.step, trainer.device)
     while trainer.step < total_steps:
         t0 = time.perf_counter()
         losses = trainer.train_step(next(batches))
@@ -300,4 +301,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fp16: bool = False, mod
         raise ModelNotFoundError(f"{run_dir} has no checkpoint yet; train first")
     codec = build_codec(cfg.model)
     codec.load_state_dict(state["codec"])
-    return save_codec(codec.eval(), out_dir, fp16=fp16, model_id=model_id)
+    step = state.get("step")
+    extra = {"train_steps": int(step)} if isinstance(step, int) else None
+    return save_codec(codec.eval(), out_dir, fp16=fp16, model_id=model_id, extra=extra)

@@ -8,9 +8,13 @@ Training resumes from the newest checkpoint automatically.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
+import platform
 import random
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +91,11 @@ class RunDir:
         found = [p for p in self.checkpoint_dir.iterdir() if _CKPT.match(p.name)]
         return sorted(found, key=lambda p: p.name)
 
+    def start_timing(self, step: int, device: torch.device | str) -> None:
+        """Start timing this sitting at ``step``: every later :meth:`save` appends the steps since the previous
+        save, their wall time and the hardware to ``progress.jsonl`` (a model card sums them)."""
+        self._timing = (step, time.monotonic(), str(device))
+
     def save(self, step: int, state: dict[str, Any], keep: int = 3) -> Path:
         """Write ``state`` as the checkpoint of ``step`` atomically and keep only the ``keep`` newest."""
         target = self.checkpoint_dir / f"step_{step:08d}.pt"
@@ -94,6 +103,19 @@ class RunDir:
             torch.save(state, f)
         for old in self.checkpoints()[:-keep]:
             old.unlink(missing_ok=True)
+        timing = getattr(self, "_timing", None)
+        if timing is not None and step > timing[0]:
+            now = time.monotonic()
+            row = {
+                "from_step": timing[0],
+                "step": step,
+                "seconds": round(now - timing[1], 3),
+                "device": _hardware(timing[2]),
+                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            with open(self.path / "progress.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            self._timing = (step, now, timing[2])
         return target
 
     def load_latest(self, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
@@ -150,3 +172,10 @@ class ScalarLogger:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _hardware(device: str) -> str:
+    """The device in words: the GPU's name, or the CPU with its core count."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(torch.device(device))} (CUDA)"
+    return f"CPU ({os.cpu_count()} cores, {platform.machine()})"

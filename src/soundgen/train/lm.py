@@ -142,6 +142,7 @@ def train_lm(
     loss, valid_loss, rate = float("nan"), None, 0.0
     bar = progress(total=p.steps, initial=step, desc="lm train", unit="step")
     started, first = time.perf_counter(), step
+    run.start_timing(step, parts.device)
     while step < p.steps:
         loss = _train_step(parts, train_cache, cfg, step, logger)
         step += 1

@@ -1,0 +1,80 @@
+"""``soundgen model release`` / ``verify``: a model directory plus a card whose hash table guards the files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from soundgen.cli.main import main
+from soundgen.lm.config import LMRunConfig
+from soundgen.lm.export import export_model
+from soundgen.release import ReleaseError, ReleaseInputs, VerifyError, card_hashes, release_model, verify_model
+from soundgen.train.lm import train_lm
+
+
+@pytest.fixture(scope="module")
+def exported(assets: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("release")
+    cfg = LMRunConfig.tiny()
+    cfg.train.steps, cfg.train.checkpoint_every, cfg.train.sample_every = 4, 2, 0
+    train_lm(cfg, assets.tokens, root / "run")
+    export_model(root / "run", assets.codec_dir, root / "model", fp16=True)
+    return root / "model", root / "run"
+
+
+def test_release_writes_a_card_whose_hashes_verify(exported: tuple[Path, Path], assets: Any, tmp_path: Path) -> None:
+    model, run = exported
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "recipe_report.md").write_text(
+        "# Report\n\n- sound effects: 1 h\n\n## Hours per category\n\n| category | clips | hours |\n|---|---:|---:|\n"
+        "| tone | 3 | 0.5 |\n\n## Packages\n\n| package | licence |\n|---|---|\n| tones-data | CC0 |\n\n"
+        "## Attributions\n\n- **tones-data** (CC0): 2026 The Tone Makers\n"
+    )
+    evals = tmp_path / "gen"
+    evals.mkdir()
+    (evals / "report.md").write_text("# Generation evaluation\n\n## Adherence\n\n| prompt | adherence |\n|---|---|\n")
+    (tmp_path / "commands.txt").write_text("# comment\nsoundgen lm train --config x\n")
+    out = tmp_path / "models" / "default"
+    release_model(
+        ReleaseInputs(model, corpus_dir=corpus, lm_run=run, generation_eval=evals,
+                      commands=["soundgen lm train --config x"], limits=["It only knows tones."], hardware="a CPU"),
+        out,
+    )
+    card = (out / "MODEL_CARD.md").read_text()
+    for expected in ("2026 The Tone Makers", "| tones-data | CC0 |", "It only knows tones.", "soundgen lm train --config x",
+                     "#### Adherence", "LM: 4 steps; steps 0-4 took", "| LM |", "F16"):
+        assert expected in card, expected
+    assert "Codec against Opus" in card and "Not run for this release." in card  # no codec eval given
+    files = verify_model(out)
+    assert files == sorted(card_hashes(card)) and "lm/model.safetensors" in files
+    assert main(["model", "verify", str(out)]) == 0
+
+    with pytest.raises(ReleaseError, match="already exists"):
+        release_model(ReleaseInputs(model), out)
+
+    # any change to a file, a missing file or an extra one is caught
+    cfg = out / "lm" / "config.json"
+    data = json.loads(cfg.read_text())
+    cfg.write_text(json.dumps({**data, "train_steps": 999}))
+    with pytest.raises(VerifyError, match="changed: lm/config.json"):
+        verify_model(out)
+    assert main(["model", "verify", str(out)]) == 2
+    (out / "prompts.json").unlink()
+    (out / "extra.bin").write_bytes(b"x")
+    with pytest.raises(VerifyError, match="missing: prompts.json.*not in the card: extra.bin"):
+        verify_model(out)
+
+
+def test_release_refuses_an_oversized_or_incomplete_model(exported: tuple[Path, Path], tmp_path: Path) -> None:
+    model, _ = exported
+    with pytest.raises(ReleaseError, match="over the 0 MiB limit"):
+        release_model(ReleaseInputs(model), tmp_path / "out", max_bytes=1000)
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))  # nothing half-written left
+    from soundgen.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="not a model directory"):
+        release_model(ReleaseInputs(tmp_path), tmp_path / "out2")
