@@ -123,6 +123,13 @@ def _register_eval(ev: Any) -> None:
     p.add_argument("--max-real", type=int, default=500, help="real clips at most (default 500)")
     p.add_argument("--out", type=Path, default=Path("eval_generation"), help="directory for report.json and report.md")
     p.set_defaults(func=_eval_generation)
+    p = ev.add_parser("prompts", help="write evaluation prompts from a dataset's own captions, per category")
+    p.add_argument("--data", type=Path, required=True, metavar="DATASET_DIR")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE", help="JSONL file for 'eval generation --prompts'")
+    p.add_argument("--per-category", type=int, default=1, help="distinct captions per category (default 1)")
+    p.add_argument("--classifier", type=Path, metavar="DIR",
+                   help="only the categories this classifier knows (from 'eval train-classifier')")
+    p.set_defaults(func=_eval_prompts)
 
 
 def _codec_dir(path: Path) -> Path:
@@ -287,4 +294,22 @@ def _eval_generation(args: argparse.Namespace) -> int:
         f"prompt adherence {report.adherence:.3f}; Frechet distance {report.frechet_distance:.3f}; "
         f"{report.real_time_factor:.2f}x real time; report in {args.out}"
     )
+    return 0
+
+
+def _eval_prompts(args: argparse.Namespace) -> int:
+    import json
+
+    from soundgen.eval.generation_eval import prompts_from_dataset
+    from soundgen.utils import atomic_write
+
+    labels = None
+    if args.classifier is not None:
+        from soundgen.eval.classifier import load_classifier
+
+        labels = list(load_classifier(args.classifier)[0].cfg.labels)
+    rows = prompts_from_dataset(args.data, per_category=args.per_category, labels=labels)
+    with atomic_write(args.out, "w") as f:
+        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    print(f"wrote {len(rows)} prompts of {len({r['category'] for r in rows})} categories to {args.out}")
     return 0

@@ -113,6 +113,42 @@ def read_prompts(path: str | Path) -> list[PromptSpec]:
     return specs
 
 
+def prompts_from_dataset(
+    dataset_dir: str | Path, per_category: int = 1, splits: tuple[str, ...] = ("test", "valid", "train"),
+    labels: list[str] | None = None,
+) -> list[dict[str, str]]:
+    """Evaluation prompts from a dataset's own captions: ``per_category`` distinct captions of each category
+    (``labels`` when given, else every category but 'other'), taken from the first split in ``splits`` that has
+    that category (held-out splits first), so prompts are the dataset's own words.
+
+    Returns:
+        Rows ``{"prompt", "category", "split"}`` sorted by category.
+    """
+    from soundgen.data.manifest import manifest_path, read_manifest
+
+    found: dict[str, tuple[str, list[str]]] = {}
+    for split in splits:
+        if not manifest_path(dataset_dir, split).is_file():
+            continue
+        captions: dict[str, list[str]] = {}
+        for clip in read_manifest(dataset_dir, split):
+            if clip.category != "other" and clip.caption not in captions.setdefault(clip.category, []):
+                captions[clip.category].append(clip.caption)
+        for category, texts in captions.items():
+            if category not in found and texts:
+                found[category] = (split, texts)
+    wanted = labels if labels is not None else sorted(found)
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        raise PromptFileError(f"{dataset_dir} has no captions of {', '.join(missing)}")
+    rows = []
+    for category in sorted(wanted):
+        split, texts = found[category]
+        step = max(1, len(texts) // per_category)  # spread over the category, not its first few neighbours
+        rows += [{"prompt": t, "category": category, "split": split} for t in texts[::step][:per_category]]
+    return rows
+
+
 def frechet_distance(a: np.ndarray, b: np.ndarray, eps: float = 1e-6) -> float:
     """Fréchet distance between Gaussians fitted to embeddings ``a [N, D]`` and ``b [M, D]``."""
     from scipy import linalg
