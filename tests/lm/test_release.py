@@ -45,8 +45,8 @@ def test_release_writes_a_card_whose_hashes_verify(exported: tuple[Path, Path], 
         out,
     )
     card = (out / "MODEL_CARD.md").read_text()
-    for expected in ("2026 The Tone Makers", "| tones-data | CC0 |", "It only knows tones.", "soundgen lm train --config x",
-                     "#### Adherence", "LM: 4 steps; steps 0-4 took", "| LM |", "F16"):
+    for expected in ("2026 The Tone Makers", "| tones-data | CC0 |", "It only knows tones.",
+                     "soundgen lm train --config x", "#### Adherence", "LM: 4 steps; steps 0-4 took", "| LM |", "F16"):
         assert expected in card, expected
     assert "Codec against Opus" in card and "Not run for this release." in card  # no codec eval given
     files = verify_model(out)
