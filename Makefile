@@ -9,7 +9,7 @@ APT_PACKAGES := ffmpeg libsndfile1 fluid-soundfont-gm chromium chromium-driver
 STAMP_APT := $(VENV)/.stamp-apt
 STAMP_PIP := $(VENV)/.stamp-pip-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 
-.PHONY: setup test lint typecheck pytest chain demo default-model bench clean-venv
+.PHONY: setup test lint typecheck pytest chain demo demo-train default-model default-model-chain bench clean-venv
 
 setup: $(STAMP_APT) $(STAMP_PIP)
 
@@ -68,16 +68,51 @@ chain: setup
 	$(SG) lm train --config $(LM_CONFIG) --tokens $(CHAIN_DIR)/tokens --codec $(CHAIN_DIR)/codec --out $(CHAIN_DIR)/lm-run
 	$(SG) lm export $(CHAIN_DIR)/lm-run --codec $(CHAIN_DIR)/codec --out $(CHAIN_DIR)/model --force
 
-# The README's first command: train a small model on the synthetic quick corpus (a few minutes on a CPU), then
-# serve the web page with it. Until a bundled model ships this is the best end-to-end job soundgen has.
+# The README's first command: serve the web page with the bundled model (models/default) on 127.0.0.1:8000.
 demo: setup
+	$(SG) model verify models/default
+	$(SG) serve $(SERVE_FLAGS)
+
+# Train a small model on the synthetic quick corpus (a few minutes on a CPU), then serve the web page with it.
+demo-train: setup
 	$(MAKE) --no-print-directory chain
 	$(SG) serve --model $(CHAIN_DIR)/model $(SERVE_FLAGS)
 
-# The default model's chain, at full size, on the Debian game-data corpus (hours on a CPU; resumable).
+# The bundled default model: the chain at full size on the Debian game-data corpus, then its evaluations, the
+# generation benchmark and the release into models/default with its MODEL_CARD.md. Every step resumes or skips what
+# is done (hours on a CPU; run it again after an interruption). The step counts are those of the shipped model.
+DEFAULT_DIR ?= runs/default
+CODEC_STEPS ?= 7500
+LM_STEPS ?= 8000
+RELEASE_DIR ?= models/default
+
 default-model: setup
-	$(MAKE) --no-print-directory chain CHAIN_DIR=runs/default RECIPE_FLAGS= \
-	  CODEC_CONFIG=configs/codec/default.yaml LM_CONFIG=configs/lm/default.yaml
+	$(MAKE) --no-print-directory default-model-chain
+	@$(MAKE) -sn --no-print-directory default-model-chain > $(DEFAULT_DIR)/commands.txt
+	$(SG) model release $(DEFAULT_DIR)/model --out $(RELEASE_DIR) --force --corpus $(DEFAULT_DIR)/corpus \
+	  --codec-run $(DEFAULT_DIR)/codec-run --lm-run $(DEFAULT_DIR)/lm-run --codec-eval $(DEFAULT_DIR)/eval-codec \
+	  --generation-eval $(DEFAULT_DIR)/eval-generation --classifier $(DEFAULT_DIR)/classifier \
+	  --bench $(DEFAULT_DIR)/generation_speed.json --commands $(DEFAULT_DIR)/commands.txt \
+	  --limits configs/release/default_limits.txt
+
+default-model-chain:
+	$(SG) data recipe default --out $(DEFAULT_DIR)/corpus
+	$(SG) codec train --config configs/codec/default.yaml --data $(DEFAULT_DIR)/corpus --out $(DEFAULT_DIR)/codec-run \
+	  --steps $(CODEC_STEPS)
+	$(SG) codec export $(DEFAULT_DIR)/codec-run --out $(DEFAULT_DIR)/codec --fp16 --model-id soundgen-default
+	$(SG) data tokenize $(DEFAULT_DIR)/corpus --codec $(DEFAULT_DIR)/codec --out $(DEFAULT_DIR)/tokens --n-codebooks 4
+	$(SG) lm train --config configs/lm/default.yaml --tokens $(DEFAULT_DIR)/tokens --codec $(DEFAULT_DIR)/codec \
+	  --out $(DEFAULT_DIR)/lm-run --steps $(LM_STEPS)
+	$(SG) lm export $(DEFAULT_DIR)/lm-run --codec $(DEFAULT_DIR)/codec --out $(DEFAULT_DIR)/model --fp16 --force
+	test -f $(DEFAULT_DIR)/classifier/report.json || \
+	  $(SG) eval train-classifier --data $(DEFAULT_DIR)/corpus --out $(DEFAULT_DIR)/classifier
+	$(SG) eval prompts --data $(DEFAULT_DIR)/corpus --classifier $(DEFAULT_DIR)/classifier \
+	  --out $(DEFAULT_DIR)/eval_prompts.jsonl
+	$(SG) eval codec --model $(DEFAULT_DIR)/codec --data $(DEFAULT_DIR)/corpus --bitrates 1.5,3,6,12 --max-clips 16 \
+	  --max-seconds 5 --out $(DEFAULT_DIR)/eval-codec
+	$(SG) eval generation --model $(DEFAULT_DIR)/model --prompts $(DEFAULT_DIR)/eval_prompts.jsonl \
+	  --data $(DEFAULT_DIR)/corpus --classifier $(DEFAULT_DIR)/classifier --out $(DEFAULT_DIR)/eval-generation
+	$(BIN)/python benchmarks/generation_speed.py --model $(DEFAULT_DIR)/model --out $(DEFAULT_DIR)/generation_speed.json
 
 # Benchmarks (JSON in benchmarks/results/). EnCodec is the codec speed peer; installed without its dependencies
 # because it asks for torchaudio, which has no CPU build here and is not needed for its model class.

@@ -199,14 +199,29 @@ def _params(model_dir: Path, part: str) -> tuple[float, str]:
     return n / 1e6, "/".join(sorted(dtypes))
 
 
+def _progress_rows(run: Path | None) -> list[dict[str, Any]]:
+    log = run / "progress.jsonl" if run is not None else None
+    if log is None or not log.is_file():
+        return []
+    rows = []
+    for line in log.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a crash
+        if isinstance(row, dict) and "step" in row:
+            rows.append(row)
+    return rows
+
+
+def _recorded_hardware(inputs: ReleaseInputs) -> str:
+    devices = {str(r.get("device")) for run in (inputs.codec_run, inputs.lm_run) for r in _progress_rows(run)}
+    return ", ".join(sorted(devices - {"None"}))
+
+
 def _run_time(run: Path | None) -> str:
     """Training steps and wall time recorded in a run's ``progress.jsonl`` (see ``RunDir.save``)."""
-    if run is None:
-        return "not recorded"
-    log = run / "progress.jsonl"
-    if not log.is_file():
-        return "not recorded"
-    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = _progress_rows(run)
     if not rows:
         return "not recorded"
     seconds = sum(float(r.get("seconds", 0.0)) for r in rows)
@@ -263,7 +278,7 @@ def model_card(inputs: ReleaseInputs, model_dir: Path) -> str:
         "",
         "## Training",
         "",
-        f"- Hardware: {inputs.hardware or 'not recorded'}.",
+        f"- Hardware: {inputs.hardware or _recorded_hardware(inputs) or 'not recorded'}.",
         f"- Codec: {codec_cfg.get('train_steps', '?')} steps; {_run_time(inputs.codec_run)}.",
         f"- LM: {lm_cfg.get('train_steps', '?')} steps; {_run_time(inputs.lm_run)}.",
     ]
