@@ -104,3 +104,16 @@ def test_example_prompts_file_is_validated(tmp_path: Path) -> None:
     for bad in ("not json", '{"example_prompts": [1, 2]}', '["a"]', '{"example_prompts": [" "]}'):
         (tmp_path / "prompts.json").write_text(bad)
         assert read_example_prompts(tmp_path) is None
+
+
+def test_limit_peak_scales_overshoot_and_keeps_quiet_audio() -> None:
+    import numpy as np
+
+    from soundgen.pipeline import limit_peak
+
+    quiet = np.array([[0.1, -0.5, 0.2]], dtype=np.float32)
+    assert np.array_equal(limit_peak(quiet), quiet)
+    loud = np.array([[0.5, -2.0, 1.0, np.nan]], dtype=np.float32)
+    out = limit_peak(loud)
+    assert out.dtype == np.float32 and np.isclose(np.abs(out).max(), 0.98)
+    assert np.allclose(out[0, :3] / loud[0, :3], 0.49) and out[0, 3] == 0.0  # one gain for all, NaN -> 0

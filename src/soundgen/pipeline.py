@@ -123,6 +123,14 @@ def default_model_dir() -> Path:
     return path
 
 
+def limit_peak(audio: np.ndarray, ceiling: float = 0.98) -> np.ndarray:
+    """``audio`` scaled down as a whole when its peak exceeds ``ceiling`` (a decoder can overshoot full scale; a
+    16-bit file would clip it), non-finite samples set to 0. Quieter audio is returned unchanged."""
+    audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    return audio * np.float32(ceiling / peak) if peak > ceiling else audio
+
+
 EXAMPLE_PROMPTS_FILE = "prompts.json"
 
 
@@ -309,7 +317,7 @@ class TextToSound:
         prompt_seconds = 0.0 if prompt_codes is None else prompt_codes.shape[-1] / self.lm.cfg.frame_rate
         total = prompt_seconds + duration
         n_samples = min(wav.shape[-1], int(round(total * self.sample_rate)))
-        audio = [np.ascontiguousarray(w[:, :n_samples], dtype=np.float32) for w in wav]
+        audio = [limit_peak(np.ascontiguousarray(w[:, :n_samples], dtype=np.float32)) for w in wav]
         elapsed = time.perf_counter() - started
         log.debug("generated %d x %.2f s in %.2f s", len(audio), total, elapsed)
         return GenerationResult(audio, self.sample_rate, seed, n_samples / self.sample_rate, elapsed, prompts)
