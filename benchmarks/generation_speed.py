@@ -40,7 +40,10 @@ def build(kind: str, model_dir: str | None, dtype: str) -> object:
     from soundgen.pipeline import TextToSound
 
     if kind == "default" and model_dir:
-        return TextToSound.load(model_dir, dtype=dtype)  # type: ignore[arg-type]
+        tts = TextToSound.load(model_dir, dtype="float32" if dtype == "int8" else dtype)  # type: ignore[arg-type]
+        if dtype == "int8":
+            tts.lm.step_format = "int8"
+        return tts
     torch.manual_seed(0)
     codec = build_codec(CodecConfig()).eval()
     cfg = load_config(LMRunConfig, ROOT / "configs" / "lm" / "default.yaml").model
@@ -51,6 +54,8 @@ def build(kind: str, model_dir: str | None, dtype: str) -> object:
     lm = LMModel(cfg, conditioner.dim).eval()
     if dtype == "bfloat16":
         lm = lm.to(torch.bfloat16)
+    elif dtype == "int8":  # float32 weights and prefills, int8 decoding steps (the opt-in LMModel.step_format)
+        lm.step_format = "int8"
     return TextToSound(codec, lm, conditioner)
 
 
@@ -137,7 +142,11 @@ def main() -> None:
     p.add_argument("--peer-duration", type=float, help="seconds for the MusicGen-sized peer (default: --duration)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cfg", type=float, default=3.0)
-    p.add_argument("--dtypes", default="float32,bfloat16", help="LM weight dtypes to time for the default LM")
+    p.add_argument(
+        "--dtypes",
+        default="float32,bfloat16,int8",
+        help="LM weight formats to time for the default LM (int8: the opt-in int8 decoding steps)",
+    )
     p.add_argument("--model", help="a trained model directory to time instead of the random default LM")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "generation_speed.json")
     p.add_argument("--omp-wait-policy", default="PASSIVE", help="PASSIVE (as 'soundgen generate' sets) or ACTIVE")

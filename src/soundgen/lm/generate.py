@@ -185,12 +185,12 @@ def _generate_chunk(
             loop.check()
             if plan is not None and state is not None:
                 inp = start[..., 0] if s == 0 else seq[..., s - 1]
-                logits = lm.step(inp.repeat(copies, 1), plan, state, offset=s)  # [copies*B, K, card]
+                logits = lm.step(inp.repeat(copies, 1), plan, state, s, params.cfg_coef if guided else None)
             else:
                 inp = torch.cat([start, seq[..., :s]], dim=-1)
                 logits = lm(inp.repeat(copies, 1, 1), memory)[:, :, -1]
-            if guided:
-                logits = apply_cfg(logits[:b], logits[b:], params.cfg_coef)
+                if guided:
+                    logits = apply_cfg(logits[:b], logits[b:], params.cfg_coef)
             drawn = sample_tokens(logits, params, generator)  # [B, K]
             # codebook q holds frame s - q at this step: drawn where that frame is new (p <= s - q < total); the
             # known frames and the empty corners are already in `seq`

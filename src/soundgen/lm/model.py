@@ -19,7 +19,17 @@ from torch import nn
 from soundgen.lm.conditioners import TextCondition
 from soundgen.lm.config import LMConfig
 from soundgen.lm.patterns import build_delay_pattern, shift_right
-from soundgen.lm.transformer import Block, DecodingState, StepWeights, sinusoidal_positions, transposed
+from soundgen.lm.transformer import (
+    Block,
+    CrossStep,
+    DecodingState,
+    StepFormat,
+    StepMatrix,
+    StepWeights,
+    sinusoidal_positions,
+    step_linear,
+    step_matrix,
+)
 
 
 @dataclass
@@ -55,22 +65,22 @@ class StepPlan:
     """What single-step decoding (:meth:`LMModel.step`) needs, prepared once per generation.
 
     A snapshot of the weights: build a new plan after the model changes (training, ``.to()``). On a CPU in
-    float32 it holds transposed copies of the matrices (as much memory again as the transformer's weights, 26 MB
-    for the default model) for as long as the generation runs.
+    float32 it holds transposed copies of most matrices (about as much memory again as the transformer's
+    weights, ~22 MB for the default model) for as long as the generation runs.
 
     Attributes:
         blocks: :class:`StepWeights` of every block.
+        cross: every block's cross-attention folded into ``memory`` (:class:`CrossStep`).
         norm: ``(weight, bias)`` of the final layer norm.
-        heads: ``[D, K * codebook_size]`` output heads, transposed.
+        heads: ``[D, K * codebook_size]`` output heads, transposed (a :data:`~soundgen.lm.transformer.StepMatrix`).
         memory: the cross-attention memory of batch B.
-        memory_bias: ``[B, 1, 1, M]`` additive mask of ``memory`` (0 visible, -inf hidden).
     """
 
     blocks: list[StepWeights]
+    cross: list[CrossStep]
     norm: tuple[torch.Tensor, torch.Tensor]
-    heads: torch.Tensor
+    heads: StepMatrix
     memory: Memory
-    memory_bias: torch.Tensor
 
 
 class LMModel(nn.Module):
@@ -82,6 +92,9 @@ class LMModel(nn.Module):
     """
 
     offsets: torch.Tensor
+    step_format: StepFormat
+    """How :meth:`step_plan` holds the step path's matrices by default (:data:`~soundgen.lm.transformer.StepFormat`):
+    ``"float32"``; set ``"int8"`` to opt in to the quantised decoding steps (prefills stay float32)."""
 
     def __init__(self, cfg: LMConfig, cond_dim: int) -> None:
         super().__init__()
@@ -97,6 +110,7 @@ class LMModel(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.heads = nn.Linear(d, k * card, bias=False)  # K heads of `card` logits, as one matmul
         self._position_table: torch.Tensor | None = None
+        self.step_format = "float32"
         self.apply(self._init)
 
     @staticmethod
@@ -171,13 +185,26 @@ class LMModel(nn.Module):
         bias = torch.zeros(memory.mask.shape, dtype=self.dtype, device=self.device)
         return bias.masked_fill(~memory.mask.to(self.device), float("-inf"))[:, None, None, :]
 
-    def step_plan(self, memory: Memory) -> StepPlan:
-        """Prepare :meth:`step` for a generation conditioned on ``memory`` (copies the matrices, transposed)."""
+    def step_plan(self, memory: Memory, fmt: StepFormat | None = None) -> StepPlan:
+        """Prepare :meth:`step` for a generation conditioned on ``memory``: copies the matrices, transposed (or
+        packed as int8 with ``fmt="int8"``; default :attr:`step_format`), and folds the cross-attention into the
+        memory."""
+        fmt = fmt or self.step_format
         norm = (self.norm.weight.detach(), self.norm.bias.detach())
-        blocks = [block.step_weights() for block in cast("Iterable[Block]", self.blocks)]
-        return StepPlan(blocks, norm, transposed(self.heads), memory, self.memory_bias(memory))
+        blocks = cast("list[Block]", list(self.blocks))
+        bias = self.memory_bias(memory)
+        cross = [block.cross_attn.fold(memory.tokens, bias) for block in blocks]
+        weights = [block.step_weights(fmt) for block in blocks]
+        return StepPlan(weights, cross, norm, step_matrix(self.heads, fmt), memory)
 
-    def step(self, tokens: torch.Tensor, plan: StepPlan, state: DecodingState, offset: int) -> torch.Tensor:
+    def step(
+        self,
+        tokens: torch.Tensor,
+        plan: StepPlan,
+        state: DecodingState,
+        offset: int,
+        cfg_coef: float | None = None,
+    ) -> torch.Tensor:
         """Next-token logits of one decoding step on top of a KV cache (inference only).
 
         Computes what ``self(tokens[..., None], plan.memory, state, offset)`` does, through the leaner
@@ -188,19 +215,27 @@ class LMModel(nn.Module):
             plan: :meth:`step_plan` of this model and memory.
             state: KV cache holding steps ``0 .. offset-1``; this step is written at ``offset``.
             offset: position of the step.
+            cfg_coef: classifier-free guidance: the batch is ``B/2`` conditional rows then their ``B/2``
+                unconditional ones, and the guided logits (:func:`~soundgen.lm.sampling.apply_cfg` of the two
+                halves) come back. The heads are linear, so the guidance is applied to their input: one row per
+                sound through the largest matrix instead of two (equal up to float rounding).
 
         Returns:
-            ``[B, K, codebook_size]`` logits (float32).
+            ``[B, K, codebook_size]`` logits (float32); ``[B/2, K, codebook_size]`` with ``cfg_coef``.
         """
         b, k = tokens.shape
         x = self.embedding(tokens + self.offsets[..., 0]).sum(dim=1)  # [B, D]
         x = x + self._positions(offset, 1, x)
-        for block, weights, cache in zip(cast("Iterable[Block]", self.blocks), plan.blocks, state.layers, strict=True):
-            block.cross_attn.memory_kv(plan.memory.tokens, cache)
-            x = block.step(x, weights, cache, offset, plan.memory_bias)
+        for block, weights, cross, cache in zip(
+            cast("Iterable[Block]", self.blocks), plan.blocks, plan.cross, state.layers, strict=True
+        ):
+            x = block.step(x, weights, cache, offset, cross)
         state.length = offset + 1
         x = F.layer_norm(x, x.shape[-1:], *plan.norm)
-        return torch.mm(x, plan.heads).view(b, k, self.cfg.codebook_size).float()
+        if cfg_coef is not None:
+            b //= 2
+            x = torch.lerp(x[b:], x[:b], cfg_coef)
+        return step_linear(x, plan.heads).view(b, k, self.cfg.codebook_size).float()
 
     def _positions(self, offset: int, length: int, like: torch.Tensor) -> torch.Tensor:
         """Sinusoidal positions ``[length, D]`` from a table grown on demand (a decoding step costs one slice)."""

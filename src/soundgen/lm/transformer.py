@@ -4,17 +4,21 @@ Attention goes through :func:`torch.nn.functional.scaled_dot_product_attention`.
 preallocated for the whole sequence and written in place, so a decoding step costs no concatenation; the
 cross-attention keys and values of the (fixed) text memory are computed once per generation.
 
-Single-step decoding has its own path (:meth:`Block.step` with :class:`StepWeights`): on a CPU a decoding step
-of a small model is bound by reading the weights and by per-op overhead, not by arithmetic. The step path
-works on ``[B, D]`` rows, calls no submodules, and multiplies by float32 weights copied transposed
-(``[in, out]``, contiguous): MKL's GEMM with two or so rows is up to several times faster that way than through
-:func:`torch.nn.functional.linear`'s transposed view (measured on a 2-core AVX2 machine; see :func:`transposed`).
+Single-step decoding has its own path (:meth:`Block.step` with :class:`StepWeights` and :class:`CrossStep`): on
+a CPU a decoding step of a small model is bound by reading the weights and by per-op overhead, not by
+arithmetic. The step path works on ``[B, D]`` rows, calls no submodules, and multiplies by float32 weights laid
+out for MKL's GEMM with two or so rows (see :func:`transposed`). Its cross-attention is folded into the fixed
+text memory: the query projection goes into the keys and the output projection into the values, once per
+generation, so a step's cross-attention is two small batched products over ``H * M`` columns instead of two
+``D x D`` products and an attention call.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -74,36 +78,100 @@ class DecodingState:
 class StepWeights:
     """One block's weights laid out for :meth:`Block.step` (a snapshot: rebuild it after the weights change).
 
+    Each matrix is a :data:`StepMatrix`: a float tensor (see :func:`transposed`) or int8 weights packed by
+    :func:`pack_int8`.
+
     Attributes:
         norms: ``(weight, bias)`` of the three layer norms.
         qkv: ``[D, 3D]`` self-attention input projection, transposed.
         self_out: ``[D, D]`` self-attention output projection, transposed.
-        cross_q: ``[D, D]`` cross-attention query projection, transposed.
-        cross_out: ``[D, D]`` cross-attention output projection, transposed.
         ff_in: ``[D, F]`` first feed-forward layer, transposed; ``ff_in_bias`` ``[F]``.
         ff_out: ``[F, D]`` second feed-forward layer, transposed; ``ff_out_bias`` ``[D]``.
     """
 
     norms: list[tuple[torch.Tensor, torch.Tensor]]
-    qkv: torch.Tensor
-    self_out: torch.Tensor
-    cross_q: torch.Tensor
-    cross_out: torch.Tensor
-    ff_in: torch.Tensor
+    qkv: StepMatrix
+    self_out: StepMatrix
+    ff_in: StepMatrix
     ff_in_bias: torch.Tensor
-    ff_out: torch.Tensor
+    ff_out: StepMatrix
     ff_out_bias: torch.Tensor
+
+
+@dataclass
+class CrossStep:
+    """One block's cross-attention folded into a fixed text memory of batch B and M tokens, for :meth:`Block.step`.
+
+    With ``q = x Wq_h``, ``k = m Wk_h``, ``v = m Wv_h`` per head ``h`` of width ``Dh``, the scores ``q k^T / sqrt(Dh)``
+    are ``x (Wq_h k^T / sqrt(Dh))`` and the output ``softmax(.) v Wo_h`` is ``softmax(.) (v Wo_h)``: the bracketed
+    matrices are fixed for a generation.
+
+    Attributes:
+        keys: ``[B, D, H * M]`` the query projection folded into the scaled keys (head-major columns).
+        bias: ``[B, 1, H * M]`` additive mask of the memory, repeated per head (0 visible, -inf hidden).
+        values: ``[B, H * M, D]`` the values folded into the output projection.
+        n_heads: H.
+    """
+
+    keys: torch.Tensor
+    bias: torch.Tensor
+    values: torch.Tensor
+    n_heads: int
+
+
+StepMatrix = Any
+"""A weight of the step path: a ``[in, out]`` float tensor (:func:`transposed`) or packed int8 (:func:`pack_int8`)."""
+
+StepFormat = Literal["float32", "int8"]
+"""How the step path holds its matrices: ``float32`` (the model's own weights, the default) or ``int8``.
+
+``int8`` (opt-in): per-output-channel int8 weights and per-step dynamic int8 activations through fbgemm's
+quantized linear (:func:`pack_int8`); a quarter of the bytes to read per step, so faster on a CPU where a step
+is bound by reading the weights, at the cost of small logit errors (tested against float32 with a tolerance).
+"""
+
+
+def step_matrix(linear: nn.Linear, fmt: StepFormat = "float32") -> StepMatrix:
+    """``linear``'s weight (no bias) laid out for the step path in format ``fmt``."""
+    return pack_int8(linear) if fmt == "int8" else transposed(linear)
+
+
+def pack_int8(linear: nn.Linear) -> StepMatrix:
+    """``linear``'s weight (no bias) as per-output-channel symmetric int8, packed for fbgemm's dynamic linear.
+
+    Raises:
+        RuntimeError: the weights are not float32 on a CPU (the only case fbgemm handles).
+    """
+    weight = linear.weight.detach()
+    if weight.device.type != "cpu" or weight.dtype != torch.float32:
+        raise RuntimeError(f"int8 step weights need float32 weights on a CPU, got {weight.dtype} on {weight.device}")
+    scale = (weight.abs().amax(dim=1) / 127.0).clamp(min=1e-12).double()
+    zero = torch.zeros(weight.shape[0], dtype=torch.long)
+    with warnings.catch_warnings():  # the quantized tensor API warns of its deprecation on every call
+        warnings.simplefilter("ignore")
+        q = torch.quantize_per_channel(weight, scale, zero, 0, torch.qint8)
+        return torch.ops.quantized.linear_prepack(q, None)
+
+
+def step_linear(x: torch.Tensor, w: StepMatrix, add: torch.Tensor | None = None) -> torch.Tensor:
+    """``x @ w`` (``x`` ``[N, in]``), plus ``add`` (broadcast) when given, for either kind of :data:`StepMatrix`."""
+    if isinstance(w, torch.Tensor):
+        return torch.mm(x, w) if add is None else torch.addmm(add, x, w)
+    y: torch.Tensor = torch.ops.quantized.linear_dynamic(x, w, True)  # reduce_range: fbgemm on AVX2 saturates
+    return y if add is None else y.add_(add)
 
 
 def transposed(linear: nn.Linear) -> torch.Tensor:
     """``linear``'s weight as ``[in, out]``, for ``x @ w`` with few rows of ``x``.
 
-    On a CPU in float32 a contiguous copy: MKL multiplies two rows by it 1.2-4x faster than by the transposed
-    view. Otherwise the transposed view (no copy): bfloat16 and float16 GEMMs on an AVX2 CPU are ~10x *slower*
-    with the contiguous copy (measured, torch 2.13), and on a GPU the layout barely matters.
+    On a CPU in float32 a contiguous copy when ``in <= out``: MKL multiplies two rows by it 1.5-2x faster than by
+    the transposed view; for a narrowing layer (``in > out``, the second feed-forward layer) the transposed view
+    of the ``[out, in]`` weight is the faster one (1.3-1.6x), so no copy. Otherwise the transposed view (no copy):
+    bfloat16 and float16 GEMMs on an AVX2 CPU are ~10x *slower* with the contiguous copy, and on a GPU the layout
+    barely matters. (Measured on a 2-core AVX2 machine, torch 2.13, weights not in cache.)
     """
     weight = linear.weight.detach()
-    if weight.device.type == "cpu" and weight.dtype == torch.float32:
+    if weight.device.type == "cpu" and weight.dtype == torch.float32 and weight.shape[1] <= weight.shape[0]:
         return weight.t().contiguous()
     return weight.t()
 
@@ -168,6 +236,22 @@ class CrossAttention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=memory_bias)
         return self.out(y.transpose(1, 2).reshape(b, s, d))
 
+    def fold(self, memory: torch.Tensor, memory_bias: torch.Tensor) -> CrossStep:
+        """This attention over the fixed ``memory`` ``[B, M, D]`` (mask ``memory_bias`` ``[B, 1, 1, M]``), folded
+        for :meth:`Block.step` (see :class:`CrossStep`)."""
+        b, m, d = memory.shape
+        h = self.n_heads
+        dh = d // h
+        k, v = self.memory_kv(memory)  # [B, H, M, Dh]
+        wq = self.q.weight.detach().view(h, dh, d)  # [H, Dh, D]: q_h = x @ wq[h].T
+        wo = self.out.weight.detach().view(d, h, dh).transpose(0, 1)  # [H, D, Dh]: out = sum_h y_h @ wo[h].T
+        keys = torch.einsum("hed,bhme->bdhm", wq, k) / math.sqrt(dh)
+        values = torch.einsum("bhme,hde->bhmd", v, wo)
+        bias = memory_bias.reshape(b, 1, 1, m).expand(b, 1, h, m)
+        return CrossStep(
+            keys.reshape(b, d, h * m).contiguous(), bias.reshape(b, 1, h * m), values.reshape(b, h * m, d), h
+        )
+
     def memory_kv(self, memory: torch.Tensor, cache: LayerCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values ``[B, H, M, Dh]`` of ``memory`` ``[B, M, D]``: from ``cache`` if it has them, else
         computed (and stored in ``cache`` when one is given)."""
@@ -216,53 +300,47 @@ class Block(nn.Module):
         x = x + self.cross_attn(self.norm2(x), memory, memory_bias, cache)
         return x + self.ff(self.norm3(x))
 
-    def step_weights(self) -> StepWeights:
-        """This block's weights laid out for :meth:`step`."""
+    def step_weights(self, fmt: StepFormat = "float32") -> StepWeights:
+        """This block's weights laid out for :meth:`step`, its matrices in format ``fmt`` (:data:`StepFormat`)."""
         norms = [(n.weight.detach(), n.bias.detach()) for n in (self.norm1, self.norm2, self.norm3)]
         ff_in, ff_out = self.ff[0], self.ff[2]
         assert isinstance(ff_in, nn.Linear) and isinstance(ff_out, nn.Linear)
         return StepWeights(
             norms,
-            transposed(self.self_attn.qkv),
-            transposed(self.self_attn.out),
-            transposed(self.cross_attn.q),
-            transposed(self.cross_attn.out),
-            transposed(ff_in),
+            step_matrix(self.self_attn.qkv, fmt),
+            step_matrix(self.self_attn.out, fmt),
+            step_matrix(ff_in, fmt),
             ff_in.bias.detach(),
-            transposed(ff_out),
+            step_matrix(ff_out, fmt),
             ff_out.bias.detach(),
         )
 
-    def step(
-        self, x: torch.Tensor, w: StepWeights, cache: LayerCache, offset: int, memory_bias: torch.Tensor
-    ) -> torch.Tensor:
+    def step(self, x: torch.Tensor, w: StepWeights, cache: LayerCache, offset: int, cross: CrossStep) -> torch.Tensor:
         """One decoding step (inference only): the same function as :meth:`forward` on one step.
 
         Args:
             x: ``[B, D]`` the step's input.
             w: :meth:`step_weights` of this block.
-            cache: the block's cache, holding steps ``0 .. offset-1`` and the text keys and values
-                (:meth:`CrossAttention.memory_kv` stores them).
+            cache: the block's self-attention cache, holding steps ``0 .. offset-1``.
             offset: position of this step; its keys and values are written there.
-            memory_bias: ``[B, 1, 1, M]`` additive cross-attention mask (see :class:`CrossAttention`).
+            cross: the cross-attention folded into the text memory (:meth:`CrossAttention.fold`).
 
         Returns:
             ``[B, D]``.
         """
-        assert cache.cross_k is not None and cache.cross_v is not None, "store the text keys and values first"
         b, d = x.shape
         h = self.self_attn.n_heads
         dims = x.shape[-1:]
-        q, k, v = torch.mm(F.layer_norm(x, dims, *w.norms[0]), w.qkv).view(b, 3, h, 1, d // h).unbind(1)
+        q, k, v = step_linear(F.layer_norm(x, dims, *w.norms[0]), w.qkv).view(b, 3, h, 1, d // h).unbind(1)
         cache.k[:, :, offset : offset + 1] = k
         cache.v[:, :, offset : offset + 1] = v
         y = F.scaled_dot_product_attention(q, cache.k[:, :, : offset + 1], cache.v[:, :, : offset + 1])
-        x = torch.addmm(x, y.view(b, d), w.self_out)
-        q = torch.mm(F.layer_norm(x, dims, *w.norms[1]), w.cross_q).view(b, h, 1, d // h)
-        y = F.scaled_dot_product_attention(q, cache.cross_k, cache.cross_v, attn_mask=memory_bias)
-        x = torch.addmm(x, y.view(b, d), w.cross_out)
-        hidden = F.gelu(torch.addmm(w.ff_in_bias, F.layer_norm(x, dims, *w.norms[2]), w.ff_in))
-        return torch.addmm(x, hidden, w.ff_out).add_(w.ff_out_bias)
+        x = step_linear(y.view(b, d), w.self_out, x)
+        scores = torch.baddbmm(cross.bias, F.layer_norm(x, dims, *w.norms[1])[:, None], cross.keys)  # [B, 1, H*M]
+        weights = torch.softmax(scores.view(b, cross.n_heads, -1), dim=-1).view(b, 1, -1)
+        x = torch.baddbmm(x[:, None], weights, cross.values).view(b, d)
+        hidden = F.gelu(step_linear(F.layer_norm(x, dims, *w.norms[2]), w.ff_in, w.ff_in_bias))
+        return step_linear(hidden, w.ff_out, x).add_(w.ff_out_bias)
 
 
 def sinusoidal_positions(start: int, length: int, dim: int, device: torch.device) -> torch.Tensor:
