@@ -40,10 +40,7 @@ def build(kind: str, model_dir: str | None, dtype: str) -> object:
     from soundgen.pipeline import TextToSound
 
     if kind == "default" and model_dir:
-        tts = TextToSound.load(model_dir, dtype="float32" if dtype == "int8" else dtype)  # type: ignore[arg-type]
-        if dtype == "int8":
-            tts.lm.step_format = "int8"
-        return tts
+        return TextToSound.load(model_dir, dtype=dtype)  # type: ignore[arg-type]
     torch.manual_seed(0)
     codec = build_codec(CodecConfig()).eval()
     cfg = load_config(LMRunConfig, ROOT / "configs" / "lm" / "default.yaml").model

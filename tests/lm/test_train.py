@@ -101,3 +101,14 @@ def test_shipped_configs_load(name: str) -> None:
     cfg = load_config(LMRunConfig, root / "configs" / "lm" / f"{name}.yaml")
     assert cfg.train.segment_frames <= cfg.model.max_frames
 
+
+
+def test_int8_loading_generates(assets: Any, tmp_path: Path) -> None:
+    cfg = LMRunConfig.tiny()
+    cfg.train.steps, cfg.train.sample_every = 2, 0
+    train_lm(cfg, assets.tokens, tmp_path / "run")
+    export_model(tmp_path / "run", assets.codec_dir, tmp_path / "model")
+    tts = TextToSound.load(tmp_path / "model", dtype="int8")
+    assert tts.lm.step_format == "int8" and tts.lm.dtype == torch.float32
+    result = tts.generate(GenerationRequest("a tone sound", duration=0.06, seed=1))
+    assert result.audio[0].shape == (1, 480)

@@ -93,7 +93,8 @@ def _register_generate(top: Any) -> None:
         "-o", "--output", type=Path, required=True, metavar="OUT.wav", help="file to write (.wav/.flac/.ogg/.mp3)"
     )
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="LM weights at inference")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "int8"], default="float32",
+                   help="LM inference precision: int8 decodes faster on most CPUs, close to float32 (default float32)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.set_defaults(func=_generate)
 
