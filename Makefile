@@ -108,8 +108,8 @@ default-model-chain:
 	  $(SG) eval train-classifier --data $(DEFAULT_DIR)/corpus --out $(DEFAULT_DIR)/classifier
 	$(SG) eval prompts --data $(DEFAULT_DIR)/corpus --classifier $(DEFAULT_DIR)/classifier \
 	  --out $(DEFAULT_DIR)/eval_prompts.jsonl
-	$(SG) eval codec --model $(DEFAULT_DIR)/codec --data $(DEFAULT_DIR)/corpus --bitrates 1.5,3,6,12 --max-clips 16 \
-	  --max-seconds 5 --out $(DEFAULT_DIR)/eval-codec
+	$(SG) eval codec --model $(DEFAULT_DIR)/codec --data $(DEFAULT_DIR)/corpus --bitrates 1.5,3,6,12 --max-clips 12 \
+	  --max-seconds 4 --out $(DEFAULT_DIR)/eval-codec
 	$(SG) eval generation --model $(DEFAULT_DIR)/model --prompts $(DEFAULT_DIR)/eval_prompts.jsonl \
 	  --data $(DEFAULT_DIR)/corpus --classifier $(DEFAULT_DIR)/classifier --out $(DEFAULT_DIR)/eval-generation
 	$(BIN)/python benchmarks/generation_speed.py --model $(DEFAULT_DIR)/model --out $(DEFAULT_DIR)/generation_speed.json

@@ -2,8 +2,10 @@
 
 Each layer quantizes the residual the layers before it left. Codebooks are not trained by gradients but by
 exponential moving averages of the vectors assigned to each code (VQ-VAE-2 / SoundStream). All changes to
-codebook state go through :meth:`VectorQuantizer.update_codebook`, which sums the statistics over processes
-first when ``torch.distributed`` is initialised, so every rank keeps identical codebooks under DDP.
+codebook state go through :meth:`VectorQuantizer.init_codebook` and :meth:`VectorQuantizer.update_codebook`.
+When a process group is initialised (``torchrun``, see :mod:`soundgen.train.distributed`) they sum the
+statistics over ranks before the update and take whatever is chosen at random (k-means initialisation,
+replacements of dead codes) from rank 0, so every rank keeps identical codebooks under DDP.
 """
 
 from __future__ import annotations
@@ -15,22 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from soundgen.codec.config import CodecConfig
-
-
-def _distributed() -> bool:
-    return torch.distributed.is_available() and torch.distributed.is_initialized()
-
-
-def _all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    if _distributed():
-        torch.distributed.all_reduce(t)
-    return t
-
-
-def _broadcast(t: torch.Tensor) -> torch.Tensor:
-    if _distributed():
-        torch.distributed.broadcast(t, src=0)
-    return t
+from soundgen.train import distributed
 
 
 def kmeans(x: torch.Tensor, k: int, iters: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,11 +94,14 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def init_codebook(self, flat: torch.Tensor) -> None:
-        """k-means initialisation from the first training batch ``[N, d]`` (rank 0's choice under DDP)."""
-        centroids, sizes = kmeans(flat.float(), self.size, self.kmeans_iters)
-        self.codebook.copy_(_broadcast(centroids))
+        """k-means initialisation from the first training batch ``[N, d]`` (rank 0's batch under DDP)."""
+        if distributed.is_main():
+            centroids, sizes = kmeans(flat.float(), self.size, self.kmeans_iters)
+        else:  # rank 0's result arrives below
+            centroids, sizes = torch.empty_like(self.codebook), torch.empty_like(self.cluster_size)
+        self.codebook.copy_(distributed.broadcast(centroids))
         # Empty clusters count as one vector so that codeword = embed_sum / cluster_size holds for every code.
-        self.cluster_size.copy_(_broadcast(sizes.clamp(min=1.0)))
+        self.cluster_size.copy_(distributed.broadcast(sizes.clamp(min=1.0)))
         self.embed_sum.copy_(self.codebook * self.cluster_size[:, None])
         self.initialized.fill_(True)
 
@@ -122,10 +112,12 @@ class VectorQuantizer(nn.Module):
         Args:
             flat: lookup-space vectors ``[N, d]`` of this batch.
             codes: their codes ``[N]``.
+
+        Under DDP the counts and sums are summed over ranks first, so every rank applies the same update.
         """
         flat = flat.float()
-        counts = _all_reduce_sum(torch.bincount(codes, minlength=self.size).float())
-        sums = _all_reduce_sum(torch.zeros_like(self.codebook).index_add_(0, codes, flat))
+        counts = distributed.all_reduce_sum(torch.bincount(codes, minlength=self.size).float())
+        sums = distributed.all_reduce_sum(torch.zeros_like(self.codebook).index_add_(0, codes, flat))
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         total = self.cluster_size.sum()
@@ -137,14 +129,18 @@ class VectorQuantizer(nn.Module):
         return LayerStats(perplexity=perplexity, used_codes=int((counts > 0).sum()), expired_codes=expired)
 
     def _expire_dead_codes(self, flat: torch.Tensor) -> int:
-        """Replace codes whose usage fell below ``dead_threshold`` x uniform usage by random batch vectors."""
+        """Replace codes whose usage fell below ``dead_threshold`` x uniform usage by random batch vectors.
+
+        Usage is the same on every rank (summed statistics), so all ranks agree on the dead codes; their
+        replacements are rank 0's picks.
+        """
         uniform = self.cluster_size.sum() / self.size
         dead = self.cluster_size < self.dead_threshold * uniform
         n_dead = int(dead.sum())
         if n_dead == 0 or flat.shape[0] == 0:
             return 0
         pick = torch.randint(0, flat.shape[0], (n_dead,), device=flat.device)
-        new = _broadcast(flat[pick].clone())
+        new = distributed.broadcast(flat[pick].clone())
         self.codebook[dead] = new
         self.cluster_size[dead] = uniform
         self.embed_sum[dead] = new * uniform

@@ -3,14 +3,19 @@ EnCodec's loss balancer, resumable runs, TensorBoard logging and validation metr
 
 ``train_codec(cfg, data_dir, run_dir)`` is what ``soundgen codec train`` runs; :class:`CodecTrainer` holds the
 models and optimisers and does one step at a time (tests drive it directly on a fixed batch).
+
+Under ``torchrun`` (see :mod:`soundgen.train.distributed`) the codec and the discriminator train in
+DistributedDataParallel: each rank draws its own batches, gradients and codebook statistics are averaged over
+ranks, and rank 0 alone validates, logs and writes checkpoints.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,7 @@ from soundgen.codec.model import Codec, build_codec
 from soundgen.config import config_from_dict
 from soundgen.errors import ConfigError, CorruptFileError, ModelNotFoundError, SoundgenError
 from soundgen.eval.metrics import mel_distance, si_sdr, stft_distance, stft_magnitude
+from soundgen.train import distributed
 from soundgen.train.common import RunDir, ScalarLogger, autocast, pick_device, seed_everything
 from soundgen.utils import progress
 
@@ -46,6 +52,9 @@ class CodecTrainer:
     Args:
         cfg: the run config.
         device: where to train.
+
+    ``codec`` and ``disc`` are the plain modules (checkpoints, validation); when a process group is initialised
+    the training passes go through their DistributedDataParallel wrappers, which average the gradients.
     """
 
     def __init__(self, cfg: CodecRunConfig, device: torch.device | None = None) -> None:
@@ -57,6 +66,9 @@ class CodecTrainer:
         betas = (t.betas[0], t.betas[1])
         self.opt_g = torch.optim.Adam(self.codec.parameters(), lr=t.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=t.lr, betas=betas)
+        # DDP wrappers (the modules themselves outside a process group); they share parameters with the above.
+        self._codec_train = distributed.wrap_ddp(self.codec, self.device)
+        self._disc_train = distributed.wrap_ddp(self.disc, self.device)
         self.mel_loss = MultiScaleMelLoss(cfg.model.sample_rate, t.mel_windows, t.n_mels).to(self.device)
         weights = {"l1": t.weight_l1, "mel": t.weight_mel, "adv": t.weight_adv, "feat": t.weight_feat}
         self.balancer = Balancer({k: v for k, v in weights.items() if v > 0})
@@ -73,14 +85,17 @@ class CodecTrainer:
         self.codec.train()
         wav = wav.to(self.device)
         with autocast(self.device, self.use_autocast):
-            recon, q = self.codec(wav)
+            recon, q = self._codec_train(wav)
         recon = recon.float()
         losses = {"l1": waveform_l1(recon, wav), "mel": self.mel_loss(recon, wav)}
         use_disc = self.disc_active()
         if use_disc:
-            fake = self.disc(recon)
-            with torch.no_grad():  # real features are targets only
-                real = self.disc(wav)
+            # The generator's pass through the discriminator uses the plain module with frozen parameters:
+            # only the gradient to ``recon`` is wanted, and DDP must see exactly one backward per forward.
+            with _frozen(self.disc.parameters()):
+                fake = self.disc(recon)
+                with torch.no_grad():  # real features are targets only
+                    real = self.disc(wav)
             losses["adv"] = hinge_generator_loss(fake.logits)
             losses["feat"] = feature_matching_loss(real.features, fake.features)
         self.opt_g.zero_grad(set_to_none=True)
@@ -107,7 +122,8 @@ class CodecTrainer:
         return out
 
     def _disc_step(self, wav: torch.Tensor, fake: torch.Tensor) -> float:
-        loss = hinge_discriminator_loss(self.disc(wav).logits, self.disc(fake).logits)
+        disc = self._disc_train
+        loss = hinge_discriminator_loss(disc(wav).logits, disc(fake).logits)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
@@ -130,6 +146,19 @@ class CodecTrainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.balancer.load_state_dict(state["balancer"])
         self.step = int(state["step"])
+
+
+@contextlib.contextmanager
+def _frozen(params: Iterable[torch.nn.Parameter]) -> Iterator[None]:
+    """Within the block the parameters do not require gradients; afterwards they do again."""
+    trainable = [p for p in params if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
 
 
 @dataclass
@@ -228,23 +257,40 @@ def _log_step(logger: ScalarLogger, losses: dict[str, float], x_realtime: float,
 def train_codec(
     cfg: CodecRunConfig, data_dir: str | Path, run_dir: str | Path, steps: int | None = None
 ) -> TrainResult:
-    """Train (or resume) a codec run until ``steps`` (default ``cfg.train.steps``) steps are done."""
+    """Train (or resume) a codec run until ``steps`` (default ``cfg.train.steps``) steps are done.
+
+    Started by ``torchrun``, every process runs this: each trains on its own batches, and rank 0 alone
+    validates, logs and writes checkpoints (its :class:`TrainResult` holds the validation metrics).
+    """
     t = cfg.train
     total_steps = steps if steps is not None else t.steps
     if t.threads > 0:
         torch.set_num_threads(t.threads)
+    device = pick_device(t.device)
+    with distributed.session(device):
+        return _train_codec(cfg, Path(data_dir), run_dir, total_steps, device)
+
+
+def _train_codec(
+    cfg: CodecRunConfig, data_dir: Path, run_dir: str | Path, total_steps: int, device: torch.device
+) -> TrainResult:
+    t = cfg.train
+    main = distributed.is_main()
     seed_everything(t.seed)
     run = RunDir.create(run_dir, cfg)
-    trainer = CodecTrainer(cfg)
-    state = run.load_latest(map_location=trainer.device)
+    trainer = CodecTrainer(cfg, device)
+    state = run.load_latest(map_location=trainer.device)  # every rank resumes from the same checkpoint
     if state is not None:
         trainer.load_state_dict(state)
         log.info("resumed %s at step %d", run.path, trainer.step)
-        seed_everything(t.seed + trainer.step)
-    loader, valid = _loaders(cfg, Path(data_dir))
+        seed_everything(distributed.rank_seed(t.seed, trainer.step))  # batches depend on (seed, step, rank)
+    elif not main:
+        seed_everything(distributed.rank_seed(t.seed, 0))
+    distributed.barrier()  # no rank may write a checkpoint before all have read theirs
+    loader, valid = _loaders(cfg, data_dir)
     logger = ScalarLogger(run.path / "tb")
     batches = _batches(loader)
-    bar = progress(total=total_steps, initial=trainer.step, desc="codec train", unit="step")
+    bar = progress(total=total_steps, initial=trainer.step, desc="codec train", unit="step", disable=not main)
     losses: dict[str, float] = {}
     validation: dict[float, dict[str, float]] = {}
     started, first_step = time.perf_counter(), trainer.step
@@ -263,14 +309,15 @@ def train_codec(
             disc="on" if trainer.disc_active() else "off",
         )
         bar.update(1)
-        if step % t.eval_every == 0 or step == total_steps:
+        if main and (step % t.eval_every == 0 or step == total_steps):
             res = validate(trainer.codec, valid)
             _log_validation(logger, res, step, cfg.model.sample_rate)
             validation = res.metrics
         if step % t.save_every == 0 or step == total_steps:
-            run.save(step, trainer.state_dict(), keep=t.keep_checkpoints)
+            run.save(step, trainer.state_dict(), keep=t.keep_checkpoints)  # rank 0 writes
     bar.close()
     logger.close()
+    distributed.barrier()  # return once the last checkpoint is on disk
     elapsed = time.perf_counter() - started
     rate = (trainer.step - first_step) / elapsed if trainer.step > first_step else 0.0
     return TrainResult(run.path, trainer.step, losses, rate, validation)

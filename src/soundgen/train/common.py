@@ -2,7 +2,8 @@
 
 A run directory holds ``config.yaml`` (the resolved config), ``checkpoints/step_XXXXXXXX.pt`` (the last few,
 written atomically, loaded with ``weights_only=True``) and ``tb/`` (TensorBoard scalars, images, audio).
-Training resumes from the newest checkpoint automatically.
+Training resumes from the newest checkpoint automatically. Under torchrun only rank 0 writes into a run
+directory (config, checkpoints, ``progress.jsonl``, TensorBoard); every rank reads the same checkpoints.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 
 from soundgen.config import config_to_dict, save_config
 from soundgen.errors import CorruptFileError
+from soundgen.train import distributed
 from soundgen.utils import atomic_write
 
 log = logging.getLogger(__name__)
@@ -32,10 +34,10 @@ _CKPT = re.compile(r"^step_(\d{8})\.pt$")
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else CPU."""
+    """``auto`` picks CUDA when present, else CPU. Under torchrun, ``cuda`` means this local rank's GPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return distributed.device_for_rank(torch.device(name))
 
 
 def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager[Any]:
@@ -64,8 +66,11 @@ class RunDir:
 
         When the directory already holds a different config, the new one is kept beside it as
         ``config.resumed.yaml`` and a warning says so: resuming with changed settings is allowed but visible.
+        Ranks other than 0 only open the directory.
         """
         run = cls(Path(path))
+        if not distributed.is_main():
+            return run
         run.path.mkdir(parents=True, exist_ok=True)
         (run.path / "checkpoints").mkdir(exist_ok=True)
         target = run.path / "config.yaml"
@@ -97,8 +102,14 @@ class RunDir:
         self._timing = (step, time.monotonic(), str(device))
 
     def save(self, step: int, state: dict[str, Any], keep: int = 3) -> Path:
-        """Write ``state`` as the checkpoint of ``step`` atomically and keep only the ``keep`` newest."""
+        """Write ``state`` as the checkpoint of ``step`` atomically and keep only the ``keep`` newest.
+
+        Only rank 0 writes (the checkpoint and ``progress.jsonl``); on other ranks this returns the path rank 0
+        writes without touching the disk.
+        """
         target = self.checkpoint_dir / f"step_{step:08d}.pt"
+        if not distributed.is_main():
+            return target
         with atomic_write(target) as f:
             torch.save(state, f)
         for old in self.checkpoints()[:-keep]:
@@ -110,7 +121,7 @@ class RunDir:
                 "from_step": timing[0],
                 "step": step,
                 "seconds": round(now - timing[1], 3),
-                "device": _hardware(timing[2]),
+                "device": _hardware(timing[2], distributed.world_size()),
                 "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
             with open(self.path / "progress.jsonl", "a", encoding="utf-8") as f:
@@ -136,11 +147,14 @@ class RunDir:
 
 
 class ScalarLogger:
-    """TensorBoard logging when the ``tensorboard`` package is installed, else a no-op (with a note)."""
+    """TensorBoard logging when the ``tensorboard`` package is installed, else a no-op (with a note).
+
+    Only rank 0 logs under torchrun; on other ranks every method is a no-op.
+    """
 
     def __init__(self, log_dir: str | Path, enabled: bool = True) -> None:
         self._writer: Any = None
-        if not enabled:
+        if not enabled or not distributed.is_main():
             return
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -174,8 +188,10 @@ class ScalarLogger:
             self._writer = None
 
 
-def _hardware(device: str) -> str:
-    """The device in words: the GPU's name, or the CPU with its core count."""
+def _hardware(device: str, processes: int = 1) -> str:
+    """The device in words: the GPU's name, or the CPU with its core count; ``N x`` in front for N processes."""
     if device.startswith("cuda") and torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(torch.device(device))} (CUDA)"
-    return f"CPU ({os.cpu_count()} cores, {platform.machine()})"
+        name = f"{torch.cuda.get_device_name(torch.device(device))} (CUDA)"
+    else:
+        name = f"CPU ({os.cpu_count()} cores, {platform.machine()})"
+    return f"{processes} x {name}" if processes > 1 else name

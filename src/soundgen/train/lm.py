@@ -1,7 +1,9 @@
 """Training the token LM on a token cache: resumable, logged to TensorBoard, with audio samples.
 
 ``train_lm(cfg, tokens_dir, run_dir, codec)`` runs until ``cfg.train.steps``; rerunning it resumes from the
-newest checkpoint of the run directory.
+newest checkpoint of the run directory. Under ``torchrun`` (see :mod:`soundgen.train.distributed`) the LM and
+its text conditioner train in DistributedDataParallel: each rank samples its own batches (from seed, step and
+rank), gradients are averaged, and rank 0 alone validates, logs samples and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from soundgen.config import config_to_dict
 from soundgen.data.tokens import TokenBatch, TokenCache, TokenCacheError, TokenMeta, read_meta
@@ -24,6 +27,7 @@ from soundgen.lm.conditioners import TextConditioner, build_conditioner
 from soundgen.lm.config import LMRunConfig, LMTrainParams
 from soundgen.lm.model import LMModel
 from soundgen.tokenizer import AudioTokenizer
+from soundgen.train import distributed
 from soundgen.train.common import RunDir, ScalarLogger, autocast, pick_device, seed_everything
 from soundgen.utils import atomic_write, progress
 
@@ -72,6 +76,23 @@ def _captions(batch: TokenBatch) -> list[str]:
     ]
 
 
+class _Joint(nn.Module):
+    """The LM and its conditioner as one module whose ``forward`` is the training loss (what DDP wraps)."""
+
+    def __init__(self, lm: LMModel, conditioner: TextConditioner, device: torch.device, use_autocast: bool) -> None:
+        super().__init__()
+        self.lm = lm
+        self.conditioner = conditioner
+        self.device = device
+        self.use_autocast = use_autocast
+
+    def forward(self, batch: TokenBatch, drop: torch.Tensor | None) -> Any:
+        with autocast(self.device, self.use_autocast):
+            cond = self.conditioner.encode(_captions(batch), truncate=True)
+            memory = self.lm.memory(cond, drop)
+            return self.lm.compute_loss(batch.codes.to(self.device), memory)
+
+
 @dataclass
 class _Parts:
     lm: LMModel
@@ -79,11 +100,13 @@ class _Parts:
     optimizer: torch.optim.Optimizer
     device: torch.device
     use_autocast: bool
+    plain: _Joint  # the loss through the plain modules
+    joint: nn.Module  # the training loss: ``plain`` itself, or ``plain`` in DDP under torchrun
 
 
-def _build(cfg: LMRunConfig) -> _Parts:
+def _build(cfg: LMRunConfig, device: torch.device | None = None) -> _Parts:
     p = cfg.train
-    device = pick_device(p.device)
+    device = device or pick_device(p.device)
     seed_everything(p.seed)
     conditioner = build_conditioner(cfg.model.text).to(device)
     lm = LMModel(cfg.model, conditioner.dim).to(device)
@@ -97,14 +120,13 @@ def _build(cfg: LMRunConfig) -> _Parts:
         fused=device.type == "cuda" or None,
     )
     use_autocast = p.autocast == "on" or (p.autocast == "auto" and device.type == "cuda")
-    return _Parts(lm, conditioner, optimizer, device, use_autocast)
+    plain = _Joint(lm, conditioner, device, use_autocast)
+    return _Parts(lm, conditioner, optimizer, device, use_autocast, plain, distributed.wrap_ddp(plain, device))
 
 
 def _loss(parts: _Parts, batch: TokenBatch, drop: torch.Tensor | None) -> Any:
-    with autocast(parts.device, parts.use_autocast):
-        cond = parts.conditioner.encode(_captions(batch), truncate=True)
-        memory = parts.lm.memory(cond, drop)
-        return parts.lm.compute_loss(batch.codes.to(parts.device), memory)
+    """The loss through the plain modules (validation; no gradient averaging)."""
+    return parts.plain(batch, drop)
 
 
 def train_lm(
@@ -119,13 +141,28 @@ def train_lm(
         codec: the codec of the tokens; when given, audio samples are logged every ``sample_every`` steps.
 
     Returns:
-        :class:`TrainResult` of the last step.
+        :class:`TrainResult` of the last step (under torchrun: this rank's loss; the validation loss on rank 0).
     """
     meta = read_meta(tokens_dir)
     cfg = fit_to_tokens(cfg, meta)
     p = cfg.train
     if p.threads > 0:
         torch.set_num_threads(p.threads)
+    device = pick_device(p.device)
+    with distributed.session(device):
+        return _train_lm(cfg, meta, Path(tokens_dir), run_dir, codec, device)
+
+
+def _train_lm(
+    cfg: LMRunConfig,
+    meta: TokenMeta,
+    tokens_dir: Path,
+    run_dir: str | Path,
+    codec: AudioTokenizer | None,
+    device: torch.device,
+) -> TrainResult:
+    p = cfg.train
+    main = distributed.is_main()
     train_cache = TokenCache(tokens_dir, "train")
     try:
         valid_cache: TokenCache | None = TokenCache(tokens_dir, "valid")
@@ -133,14 +170,16 @@ def train_lm(
         log.info("no validation tokens; skipping validation")
         valid_cache = None
     run = RunDir.create(run_dir, cfg)
-    with atomic_write(run.path / "tokens.json", "w") as f:
-        json.dump({**asdict(meta), "tokens_dir": str(Path(tokens_dir).resolve())}, f, indent=2)
-    parts = _build(cfg)
-    step = _resume(run, parts)
+    if main:
+        with atomic_write(run.path / "tokens.json", "w") as f:
+            json.dump({**asdict(meta), "tokens_dir": str(tokens_dir.resolve())}, f, indent=2)
+    parts = _build(cfg, device)
+    step = _resume(run, parts)  # every rank resumes from the same checkpoint
+    distributed.barrier()  # no rank may write a checkpoint before all have read theirs
     logger = ScalarLogger(run.path / "tb")
     log.info("training %.2fM parameters from step %d", sum(x.numel() for x in parts.lm.parameters()) / 1e6, step)
     loss, valid_loss, rate = float("nan"), None, 0.0
-    bar = progress(total=p.steps, initial=step, desc="lm train", unit="step")
+    bar = progress(total=p.steps, initial=step, desc="lm train", unit="step", disable=not main)
     started, first = time.perf_counter(), step
     run.start_timing(step, parts.device)
     while step < p.steps:
@@ -151,20 +190,21 @@ def train_lm(
         bar.set_postfix(loss=f"{loss:.3f}", it_s=f"{rate:.2f}")
         if step % p.log_every == 0:
             logger.scalar("train/steps_per_second", rate, step)
-        if valid_cache is not None and p.valid_every and (step % p.valid_every == 0 or step == p.steps):
+        if main and valid_cache is not None and p.valid_every and (step % p.valid_every == 0 or step == p.steps):
             valid_loss = validate(parts, valid_cache, cfg, step, logger)
-        if codec is not None and p.sample_every and (step % p.sample_every == 0 or step == p.steps):
+        if main and codec is not None and p.sample_every and (step % p.sample_every == 0 or step == p.steps):
             log_samples(parts, codec, p, step, logger)
         if step % p.checkpoint_every == 0 or step == p.steps:
-            _checkpoint(run, parts, step, p.keep_checkpoints)
+            _checkpoint(run, parts, step, p.keep_checkpoints)  # rank 0 writes
     bar.close()
     logger.close()
+    distributed.barrier()  # return once the last checkpoint is on disk
     return TrainResult(step, loss, valid_loss, rate, run.path)
 
 
 def _train_step(parts: _Parts, cache: TokenCache, cfg: LMRunConfig, step: int, logger: ScalarLogger) -> float:
     p = cfg.train
-    rng = np.random.default_rng([p.seed, step])  # batches depend on (seed, step) only: resuming is exact
+    rng = np.random.default_rng(_batch_seed(p.seed, step))  # batches depend on (seed, step, rank): resuming is exact
     batch = cache.sample_batch(p.batch_size, p.segment_frames, cfg.model.n_codebooks, rng, p.category_balance)
     drop = torch.from_numpy(rng.random(p.batch_size) < cfg.model.cond_dropout)
     lr = learning_rate(step, p)
@@ -172,7 +212,7 @@ def _train_step(parts: _Parts, cache: TokenCache, cfg: LMRunConfig, step: int, l
         group["lr"] = lr
     parts.lm.train()
     parts.conditioner.train()
-    result = _loss(parts, batch, drop)
+    result = parts.joint(batch, drop)
     parts.optimizer.zero_grad(set_to_none=True)
     result.loss.backward()
     if p.grad_clip > 0:
@@ -187,6 +227,12 @@ def _train_step(parts: _Parts, cache: TokenCache, cfg: LMRunConfig, step: int, l
             logger.scalar(f"train/ce_codebook_{k}", float(result.ce[k]), step + 1)
             logger.scalar(f"train/accuracy_codebook_{k}", float(result.accuracy[k]), step + 1)
     return loss
+
+
+def _batch_seed(seed: int, step: int) -> list[int]:
+    """The batch RNG's seed: ``[seed, step]`` as in a single process, with the rank appended on ranks > 0."""
+    r = distributed.rank()
+    return [seed, step] if r == 0 else [seed, step, r]
 
 
 @torch.no_grad()
