@@ -75,6 +75,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         raise SoundgenError(f"dataset directory {args.data} does not exist; build one with 'soundgen data build'")
     result = train_codec(cfg, args.data, args.out, steps=args.steps)
+    from soundgen.train.distributed import is_main
+
+    if not is_main():  # under torchrun, rank 0 alone reports
+        return 0
     losses = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in result.last_losses.items() if k.startswith("loss/"))
     print(f"trained to step {result.step} in {result.run_dir} ({result.steps_per_second:.2f} steps/s) {losses}")
     for kbps, metrics in result.validation.items():

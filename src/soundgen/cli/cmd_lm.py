@@ -184,6 +184,10 @@ def _train(args: argparse.Namespace) -> int:
 
         codec = load_codec(_codec_dir(args.codec))
     result = train_lm(cfg, args.tokens, args.out, codec)
+    from soundgen.train.distributed import is_main
+
+    if not is_main():  # under torchrun, rank 0 alone reports
+        return 0
     if result.steps_per_second == 0:  # resumed at or past train.steps: nothing ran
         print(f"already trained to step {result.step}; run in {args.out} (raise --steps to train further)")
         return 0
