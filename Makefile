@@ -82,8 +82,8 @@ demo-train: setup
 # generation benchmark and the release into models/default with its MODEL_CARD.md. Every step resumes or skips what
 # is done (hours on a CPU; run it again after an interruption). The step counts are those of the shipped model.
 DEFAULT_DIR ?= runs/default
-CODEC_STEPS ?= 7500
-LM_STEPS ?= 8000
+CODEC_STEPS ?= 6000
+LM_STEPS ?= 7000
 RELEASE_DIR ?= models/default
 
 default-model: setup
