@@ -14,7 +14,10 @@ requests; the restart in ``kill_restart`` is measured cold, as it happens).
 After each phase the job database is read directly: every submission must map to exactly one job (none lost,
 none duplicated), every job must have succeeded, and have exactly one final state transition. The peer measured
 in the same run is ``GET /healthz`` (a request that touches nothing) under the same load; the report gives the
-ratio of submission latency to it. Writes JSON to ``benchmarks/results/service_load.json`` (or ``--out``).
+ratio of submission latency to it. Each phase starts with all clients submitting at the same instant; that
+burst is also reported on its own (``submit_ms_first_burst``) beside the submissions after it, and the
+load average of the machine is recorded (other work on it takes CPU from the server).
+Writes JSON to ``benchmarks/results/service_load.json`` (or ``--out``).
 
     .venv/bin/python benchmarks/service_load.py --clients 50 --submissions 1000
 """
@@ -50,6 +53,7 @@ class Phase:
 
     name: str
     submit_ms: list[float] = field(default_factory=list)
+    first_submit_ms: list[float] = field(default_factory=list)  # each client's first: all 50 at the same instant
     status_ms: list[float] = field(default_factory=list)
     health_ms: list[float] = field(default_factory=list)
     jobs: dict[str, str] = field(default_factory=dict)  # idempotency key -> job id the client got
@@ -109,6 +113,11 @@ class Conn:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
+    async def connect(self) -> None:
+        """Open the connection now (else the first request opens it)."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
     async def request(self, method: str, path: str, body: dict[str, Any] | None = None,
                       headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
         if self.writer is None:
@@ -158,8 +167,8 @@ async def _request(conn: Conn, phase: Phase, method: str, path: str, **kw: Any) 
         return status, body, (time.perf_counter() - t0) * 1000
 
 
-async def _client(port: int, phase: Phase, todo: asyncio.Queue[int], duration: float, poll: float) -> None:
-    conn = Conn("127.0.0.1", port)
+async def _client(conn: Conn, phase: Phase, todo: asyncio.Queue[int], duration: float, poll: float) -> None:
+    first = True
     try:
         while True:
             try:
@@ -173,6 +182,9 @@ async def _client(port: int, phase: Phase, todo: asyncio.Queue[int], duration: f
             if status != 201:
                 raise RuntimeError(f"submission failed: {status} {body}")
             phase.submit_ms.append(ms)
+            if first:
+                phase.first_submit_ms.append(ms)
+                first = False
             phase.jobs[key] = body["id"]
             while True:
                 await asyncio.sleep(poll)
@@ -225,11 +237,14 @@ async def run_phase(server: Server, name: str, args: argparse.Namespace, kill: b
     for i in range(args.submissions):
         todo.put_nowait(i)
     stop = asyncio.Event()
+    # Keep-alive clients connect once: open every connection before the clock starts, so that the first
+    # submissions measure the service, not 50 TCP handshakes at once (reconnects after the kill are measured).
+    conns = [Conn("127.0.0.1", server.port) for _ in range(args.clients)]
+    await asyncio.gather(*[c.connect() for c in conns])
     t0, cpu0 = time.perf_counter(), time.process_time()
     health = asyncio.create_task(_health(server.port, phase, stop))
     killer = asyncio.create_task(_killer(server, phase, args.submissions // 2)) if kill else None
-    await asyncio.gather(*[_client(server.port, phase, todo, args.duration, args.poll)
-                           for _ in range(args.clients)])
+    await asyncio.gather(*[_client(conn, phase, todo, args.duration, args.poll) for conn in conns])
     if killer is not None:
         await killer
     stop.set()
@@ -269,11 +284,18 @@ def pct(values: list[float], q: float) -> float | None:
 def summary(phase: Phase, wall: float, checks: dict[str, Any]) -> dict[str, Any]:
     """JSON-ready figures of one phase."""
     sub95, health95 = pct(phase.submit_ms, 0.95), pct(phase.health_ms, 0.95)
+    later = list(phase.submit_ms)
+    for ms in phase.first_submit_ms:
+        later.remove(ms)
     return {
         "wall_s": round(wall, 2), "jobs_per_s": round(len(phase.jobs) / wall, 2), "retries": phase.retries,
         "kills": phase.kills, "client_cpu_s": round(phase.client_cpu_s, 2),
         "submit_ms": {"p50": pct(phase.submit_ms, 0.5), "p95": sub95, "p99": pct(phase.submit_ms, 0.99),
                       "mean": round(statistics.fmean(phase.submit_ms), 2) if phase.submit_ms else None},
+        # The phase starts with every client submitting at once: that burst apart, and the rest (steady state).
+        "submit_ms_first_burst": {"p50": pct(phase.first_submit_ms, 0.5), "max": pct(phase.first_submit_ms, 1.0),
+                                  "n": len(phase.first_submit_ms)},
+        "submit_ms_after_burst": {"p50": pct(later, 0.5), "p95": pct(later, 0.95), "n": len(later)},
         "status_ms": {"p50": pct(phase.status_ms, 0.5), "p95": pct(phase.status_ms, 0.95), "n": len(phase.status_ms)},
         "peer_healthz_ms": {"p50": pct(phase.health_ms, 0.5), "p95": health95, "n": len(phase.health_ms)},
         "submit_p95_over_healthz_p95": round(sub95 / health95, 2) if sub95 and health95 else None,
@@ -310,6 +332,7 @@ def main() -> int:
     killed = results.get("kill_restart", {})
     report = {
         "benchmark": "service_load", "cpu_count": os.cpu_count(),
+        "load_avg_1m_at_end": round(os.getloadavg()[0], 2),  # other work on the machine shares its cores
         "config": {k: str(v) for k, v in vars(args).items()}, "phases": results,
         "targets": {
             "submit_p95_below_50ms": (steady.get("submit_ms", {}).get("p95") or 1e9) < 50 if steady else None,

@@ -106,6 +106,10 @@ def test_bad_requests_get_4xx_with_a_message(server: LiveServer) -> None:
         assert r.status_code == 422 and needle in r.json()["error"], (body, r.text)
     r = c.post(G, content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and r.json()["error"]
+    r = c.post(G)
+    assert r.status_code == 422 and "Field required" in r.json()["error"]
+    r = c.post(G, json={"prompt": "ok"}, headers={"Idempotency-Key": "k" * 129})
+    assert r.status_code == 422 and "idempotency-key" in r.json()["error"]
     job = wait_final(c, c.post(G, json={"prompt": "ok", "duration": 0.05}).json()["id"])
     r = c.get(f"{G}/{job['id']}/audio/0.aiff")
     assert r.status_code == 422 and "unknown audio format 'aiff'" in r.json()["error"]

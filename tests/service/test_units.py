@@ -3,6 +3,7 @@ process (progress, cancel, errors, a crash)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import signal
@@ -13,13 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
 from soundgen.errors import CancelledError, InvalidRequestError
 from soundgen.service import jobs
 from soundgen.service.db import Database, migrate
 from soundgen.service.genproc import GeneratorCrashed, ModelSpec, ProcessGenerator
+from soundgen.service.models import Job
 from soundgen.service.render import render_sound
-from soundgen.service.schemas import GenerationCreate
+from soundgen.service.schemas import GenerationCreate, JobOut
 from soundgen.service.storage import LocalStorage, check_key, result_key
 
 
@@ -59,6 +62,58 @@ def test_idempotent_creation_under_concurrency(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert len(set(ids)) == 1 and len(ids) == 8
+
+
+def test_async_submissions_group_commit_and_keep_idempotency(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    migrate(db.engine)
+
+    async def submit_all() -> list[dict[str, object]]:
+        same = [jobs.create_job_async(db, "local", GenerationCreate(prompt="same"), idempotency_key="k1")
+                for _ in range(10)]
+        other = [jobs.create_job_async(db, "local", GenerationCreate(prompt=f"p{i}"), idempotency_key=f"k{i + 2}")
+                 for i in range(30)]
+        return list(await asyncio.gather(*same, *other))
+
+    created = asyncio.run(submit_all())
+    assert len({c["id"] for c in created[:10]}) == 1  # one key, one job, however many concurrent retries
+    assert len({c["id"] for c in created[10:]}) == 30
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM jobs").scalar() == 31
+        assert conn.exec_driver_sql("SELECT count(*) FROM job_transitions WHERE state='queued'").scalar() == 31
+    again = jobs.create_job(db, "local", GenerationCreate(prompt="same"), idempotency_key="k1")
+    assert again.id == created[0]["id"] and again.prompt == "same"  # the sync path finds it too
+    db.dispose()
+
+
+def test_fast_job_json_matches_the_api_schema_in_every_state(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    migrate(db.engine)
+    for i in range(4):
+        jobs.create_job(db, "local", GenerationCreate(prompt=f"p{i}", duration=1.5, count=2, seed=i))
+    running = jobs.claim_next(db, "w")
+    assert running is not None and jobs.record_progress(db, running, 3, 7)
+    done = jobs.claim_next(db, "w")
+    assert done is not None and jobs.finish_job(db, done, "succeeded", result_count=2, sample_rate=16000, elapsed=0.5)
+    failed = jobs.claim_next(db, "w")
+    assert failed is not None and jobs.finish_job(db, failed, "failed", error="boom")
+    with db.session() as s:
+        orm_jobs = list(s.scalars(select(Job)))
+    states = set()
+    for job in orm_jobs:
+        fast = jobs.job_json(jobs.read_job(db, job.id, "local"))
+        assert fast == jobs.job_json(job)  # a row read by the status poll and an ORM object agree
+        assert fast == JobOut.model_validate(fast).model_dump(mode="json")  # every field, in the API's types
+        assert set(fast) == set(JobOut.model_fields)
+        states.add(fast["state"])
+        if fast["state"] == "succeeded":
+            assert fast["progress"] == 100.0 and len(fast["results"]) == 2
+        if fast["state"] == "running":
+            assert fast["progress"] == round(100 * 3 / 7, 1) and fast["results"] == []
+    assert states == {"queued", "running", "succeeded", "failed"}
+    with pytest.raises(jobs.JobNotFound):
+        jobs.read_job(db, orm_jobs[0].id, "key:someone-else")
+    db.dispose()
 
 
 def test_storage_keys_cannot_escape_the_root(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ def default_generator(settings: ServiceSettings) -> Callable[[], Generator]:
         if settings.tiny_random_model:
             log.warning("*** %s ***", UNTRAINED_WARNING)
         spec = ModelSpec(settings.tiny_random_model, str(settings.model_dir) if settings.model_dir else None,
-                         settings.torch_threads)
+                         settings.torch_threads, settings.generator_nice)
         if settings.generator_process:
             return ProcessGenerator(spec)
         return load_model(spec).generate  # type: ignore[no-any-return]

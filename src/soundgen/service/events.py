@@ -51,6 +51,12 @@ class EventBus:
         with self._lock:
             self._subs.discard(sub)
 
+    def wants(self, owner: str, job_id: str) -> bool:
+        """Whether any subscriber would receive an event of ``job_id`` (lets publishers skip building it)."""
+        with self._lock:
+            return any((sub.owner is None or sub.owner == owner) and (sub.job_id is None or sub.job_id == job_id)
+                       for sub in self._subs)
+
     def publish(self, owner: str, event: dict[str, Any]) -> None:
         """Deliver ``event`` (with an ``id`` key) to every matching subscriber; safe from any thread."""
         loop = self._loop

@@ -8,8 +8,10 @@ process only relays progress and cancellation over a pipe. The child exits by it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
+import os
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -17,6 +19,7 @@ from typing import Any
 
 from soundgen import errors
 from soundgen.errors import CancelledError, SoundgenError
+from soundgen.service.render import Rendered, result_files
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 600.0
@@ -33,6 +36,7 @@ class ModelSpec:
     tiny_random: bool
     model_dir: str | None
     torch_threads: int
+    nice: int = 0  # added to the child's nice value (lower CPU priority than the API)
 
 
 def load_model(spec: ModelSpec) -> Any:
@@ -54,6 +58,9 @@ def _error_message(e: BaseException) -> tuple[str, str]:
 
 def _child_main(conn: Connection, spec: ModelSpec) -> None:
     """Body of the child: load the model, then serve ``generate`` requests until the pipe closes."""
+    if spec.nice > 0:
+        with contextlib.suppress(OSError):
+            os.nice(spec.nice)
     try:
         model = load_model(spec)
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
@@ -87,12 +94,15 @@ def _child_generate(conn: Connection, model: Any, request: Any) -> None:
 
     try:
         result = model.generate(request, progress=progress, should_cancel=should_cancel)
+        # The files too: encoding and drawing take ~15 ms of Python and numpy per sound, which in the server
+        # process would hold its GIL while API requests wait.
+        files = result_files(result)
     except (EOFError, OSError):
         raise SystemExit(0) from None
     except BaseException as e:  # noqa: BLE001 - every failure goes back to the parent as a message
         conn.send(("error", *_error_message(e)))
         return
-    conn.send(("result", result))
+    conn.send(("result", result, files))
 
 
 class ProcessGenerator:
@@ -125,7 +135,10 @@ class ProcessGenerator:
         log.info("model process %d is ready", self._proc.pid)
 
     def __call__(self, request: Any, progress: Any = None, should_cancel: Any = None) -> Any:
-        """Generate in the child; relays progress, forwards cancellation, re-raises its errors here."""
+        """Generate in the child; relays progress, forwards cancellation, re-raises its errors here.
+
+        Returns a :class:`~soundgen.service.render.Rendered`: the result with its WAV and PNG files.
+        """
         with self._lock:
             self._conn.send(("generate", request))
             cancel_sent = False
@@ -148,7 +161,7 @@ class ProcessGenerator:
                 elif msg[0] == "result":
                     if interrupt is not None:
                         raise interrupt
-                    return msg[1]
+                    return Rendered(msg[1], msg[2])
                 elif msg[0] == "error":
                     if interrupt is not None:
                         raise interrupt

@@ -12,17 +12,16 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from soundgen.errors import InvalidRequestError
 from soundgen.service.batching import batcher_of
 from soundgen.service.db import Database
 from soundgen.service.models import ACTIVE_STATES, FINAL_STATES, JOB_STATES, Job, JobTransition
-from soundgen.service.schemas import AUDIO_FORMATS, GenerationCreate, JobOut, ResultOut
+from soundgen.service.schemas import AUDIO_FORMATS, GenerationCreate, JobOut
 
 
 class JobNotFound(LookupError):
@@ -51,31 +50,32 @@ def _transition(s: Session, job_id: str, state: str, now: float) -> None:
     s.execute(insert(JobTransition).values(job_id=job_id, state=state, at=now))
 
 
-def create_job(db: Database, owner: str, req: GenerationCreate, idempotency_key: str | None = None) -> Job:
-    """Insert a queued job; a repeated ``idempotency_key`` returns the job it created the first time."""
+def new_job_values(owner: str, req: GenerationCreate, idempotency_key: str | None = None) -> dict[str, Any]:
+    """Every column of a new queued job for ``req`` (a random seed when the request names none)."""
     now = time.time()
     seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
-    job_id = uuid.uuid4().hex
-    values: dict[str, Any] = dict(
-        id=job_id, owner=owner, state="queued", prompt=req.prompt.strip(), duration=req.duration,
+    return dict(
+        id=uuid.uuid4().hex, owner=owner, state="queued", prompt=req.prompt.strip(), duration=req.duration,
         count=req.count, seed=seed, cfg_coef=req.cfg_coef, temperature=req.temperature, top_k=req.top_k,
         top_p=req.top_p, idempotency_key=idempotency_key, progress_step=0, progress_total=0,
-        cancel_requested=False, attempts=0, result_count=0, created_at=now, updated_at=now,
+        cancel_requested=False, attempts=0, worker_id=None, error=None, result_count=0, sample_rate=None,
+        result_duration=None, elapsed=None, created_at=now, updated_at=now, started_at=None, finished_at=None,
     )
-    try:
-        batcher_of(db).insert(values)
-    except IntegrityError:
-        existing = _by_idempotency(db, owner, idempotency_key) if idempotency_key is not None else None
-        if existing is None:
-            raise
-        return existing
-    job = Job(**values)
-    return job
 
 
-def _by_idempotency(db: Database, owner: str, key: str) -> Job | None:
-    with db.session() as s:
-        return s.scalars(select(Job).where(Job.owner == owner, Job.idempotency_key == key)).first()
+def create_job(db: Database, owner: str, req: GenerationCreate, idempotency_key: str | None = None) -> Job:
+    """Insert a queued job; a repeated ``idempotency_key`` returns the job it created the first time."""
+    values = batcher_of(db).insert(new_job_values(owner, req, idempotency_key))
+    return Job(**values)
+
+
+async def create_job_async(db: Database, owner: str, req: GenerationCreate,
+                           idempotency_key: str | None = None) -> dict[str, Any]:
+    """:func:`create_job` for the event loop: the columns of the new (or earlier, same key) job.
+
+    The row is committed by the batcher's writer thread, together with the other submissions waiting.
+    """
+    return await batcher_of(db).insert_async(new_job_values(owner, req, idempotency_key))
 
 
 def get_job(s: Session, job_id: str, owner: str | None) -> Job:
@@ -153,24 +153,35 @@ def delete_job(db: Database, job_id: str, owner: str | None) -> Job:
     return job
 
 
+_T = cast(Table, Job.__table__)
+_TRANSITIONS = cast(Table, JobTransition.__table__)
+_OLDEST_QUEUED = select(_T.c.id).where(_T.c.state == "queued").order_by(_T.c.created_at, _T.c.id).limit(1)
+# One statement claims and returns the job (RETURNING: SQLite >= 3.35 and PostgreSQL); it only succeeds while
+# the job is still queued, so two claimers never both get it.
+_CLAIM = (update(_T).where(_T.c.id == bindparam("claim_id"), _T.c.state == "queued")
+          .values(state="running", worker_id=bindparam("claimer"), attempts=_T.c.attempts + 1,
+                  started_at=bindparam("claim_at"), updated_at=bindparam("claim_at"), progress_step=0,
+                  progress_total=0)
+          .returning(*_T.columns))
+_INSERT_TRANSITION = insert(_TRANSITIONS)
+
+
 def claim_next(db: Database, worker_id: str) -> Job | None:
-    """Atomically move the oldest queued job to running for ``worker_id``; None when the queue is empty."""
+    """Atomically move the oldest queued job to running for ``worker_id``; None when the queue is empty.
+
+    Core statements on one connection (the worker's per-job database work competes with API requests for
+    the server's GIL); the job comes back as a detached ``Job``.
+    """
     now = time.time()
     for _ in range(5):
-        with db.write() as s:
-            oldest = s.scalars(select(Job.id).where(Job.state == "queued")
-                               .order_by(Job.created_at, Job.id).limit(1)).first()
+        with db.writer_turn(), db.engine.begin() as conn:
+            oldest = conn.execute(_OLDEST_QUEUED).scalar()
             if oldest is None:
                 return None
-            claimed = _rows(s, update(Job).where(Job.id == oldest, Job.state == "queued").values(
-                state="running", worker_id=worker_id, attempts=Job.attempts + 1, started_at=now,
-                updated_at=now, progress_step=0, progress_total=0))
-            if claimed:
-                _transition(s, oldest, "running", now)
-                job = s.get(Job, oldest)
-                assert job is not None
-                s.refresh(job)
-                return job
+            row = conn.execute(_CLAIM, {"claim_id": oldest, "claimer": worker_id, "claim_at": now}).mappings().first()
+            if row is not None:
+                conn.execute(_INSERT_TRANSITION, {"job_id": oldest, "state": "running", "at": now})
+                return Job(**row)
     return None  # lost five races in a row: let the caller poll again
 
 
@@ -198,11 +209,12 @@ def finish_job(db: Database, job: Job, state: str, **values: Any) -> bool:
     """Move a running job this worker claimed to a final ``state``; False when it is no longer ours."""
     assert state in FINAL_STATES, state
     now = time.time()
-    with db.write() as s:
-        done = _rows(s, update(Job).where(*_owned(job)).values(
-            state=state, finished_at=now, updated_at=now, **values))
+    with db.writer_turn(), db.engine.begin() as conn:
+        done = conn.execute(update(_T).where(
+            _T.c.id == job.id, _T.c.state == "running", _T.c.worker_id == job.worker_id,
+            _T.c.attempts == job.attempts).values(state=state, finished_at=now, updated_at=now, **values)).rowcount
         if done:
-            _transition(s, job.id, state, now)
+            conn.execute(_INSERT_TRANSITION, {"job_id": job.id, "state": state, "at": now})
     return bool(done)
 
 
@@ -248,26 +260,59 @@ API_PREFIX = "/api/v1"
 
 def job_view(job: Job) -> JobOut:
     """The API shape of ``job``, with the URLs of its results."""
-    base = f"{API_PREFIX}/generations/{job.id}"
+    return JobOut.model_validate(job_json(job))
+
+
+COLUMNS: tuple[str, ...] = tuple(c.key for c in Job.__table__.columns)
+_READ_ONE = select(*Job.__table__.columns).where(Job.__table__.c.id == bindparam("job_id"))
+
+
+def read_job(db: Database, job_id: str, owner: str | None) -> dict[str, Any]:
+    """The columns of job ``job_id`` as a dict: one cached Core statement, no ORM objects (the status poll).
+
+    Raises:
+        JobNotFound: no such job, or it belongs to someone else.
+    """
+    with db.engine.connect() as conn:
+        row = conn.execute(_READ_ONE, {"job_id": job_id}).mappings().first()
+    if row is None or (owner is not None and row["owner"] != owner):
+        raise JobNotFound(job_id)
+    return dict(row)
+
+
+def job_json(job: Job | dict[str, Any]) -> dict[str, Any]:
+    """The API shape of a job (what ``JobOut`` serializes to), built directly: the hot paths skip pydantic.
+
+    ``job`` is an ORM object or a dict of its columns.
+    """
+    j = job if isinstance(job, dict) else {c: getattr(job, c) for c in COLUMNS}
+    job_id, state = j["id"], j["state"]
+    base = f"{API_PREFIX}/generations/{job_id}"
     results = [
-        ResultOut(index=i, audio_url=f"{base}/audio/{i}.wav", image_url=f"{base}/image/{i}.png",
-                  downloads={fmt: f"{base}/audio/{i}.{fmt}" for fmt in AUDIO_FORMATS})
-        for i in range(job.result_count if job.state == "succeeded" else 0)
+        {"index": i, "audio_url": f"{base}/audio/{i}.wav", "image_url": f"{base}/image/{i}.png",
+         "downloads": {fmt: f"{base}/audio/{i}.{fmt}" for fmt in AUDIO_FORMATS}}
+        for i in range((j["result_count"] or 0) if state == "succeeded" else 0)
     ]
-    total = job.progress_total or 0
-    if job.state == "succeeded":
+    step, total = j["progress_step"] or 0, j["progress_total"] or 0
+    if state == "succeeded":
         percent = 100.0
     else:
-        percent = round(100.0 * job.progress_step / total, 1) if total else 0.0
-    return JobOut(
-        id=job.id, state=job.state, prompt=job.prompt, duration=job.duration, count=job.count,  # type: ignore[arg-type]
-        seed=job.seed, cfg_coef=job.cfg_coef, temperature=job.temperature, top_k=job.top_k, top_p=job.top_p,
-        progress=percent, step=job.progress_step, total_steps=total, error=job.error, attempts=job.attempts,
-        sample_rate=job.sample_rate, elapsed=job.elapsed, created_at=job.created_at, updated_at=job.updated_at,
-        started_at=job.started_at, finished_at=job.finished_at, results=results,
-    )
+        percent = round(100.0 * step / total, 1) if total else 0.0
+    return {
+        "id": job_id, "state": state, "prompt": j["prompt"], "duration": float(j["duration"]), "count": j["count"],
+        "seed": j["seed"], "cfg_coef": float(j["cfg_coef"]), "temperature": float(j["temperature"]),
+        "top_k": j["top_k"], "top_p": float(j["top_p"]), "progress": percent, "step": step, "total_steps": total,
+        "error": j["error"], "attempts": j["attempts"], "sample_rate": j["sample_rate"],
+        "elapsed": _opt_float(j["elapsed"]), "created_at": float(j["created_at"]),
+        "updated_at": float(j["updated_at"]), "started_at": _opt_float(j["started_at"]),
+        "finished_at": _opt_float(j["finished_at"]), "results": results,
+    }
 
 
-def job_event(job: Job) -> dict[str, Any]:
+def _opt_float(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def job_event(job: Job | dict[str, Any]) -> dict[str, Any]:
     """The WebSocket message for ``job``'s current state."""
-    return {"type": "job", **job_view(job).model_dump(mode="json")}
+    return {"type": "job", **job_json(job)}

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import struct
 import zlib
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -110,3 +112,28 @@ def render_sound(samples: np.ndarray, sample_rate: int, width: int = 640, height
         _spectrogram(mono, sample_rate, width, height - wave_h - 2),
     ], axis=0)
     return png_bytes(np.clip(img, 0, 255).astype(np.uint8))
+
+
+@dataclass
+class Rendered:
+    """A generation result plus its files, made where the model runs (so the server process does not).
+
+    Reads like the result itself (``rendered.audio``, ``rendered.sample_rate``...); ``files`` holds one
+    ``(wav_bytes, png_bytes)`` pair per sound.
+    """
+
+    result: Any
+    files: list[tuple[bytes, bytes]]
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("result", "files"):  # not set yet (copying, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.result, name)
+
+
+def result_files(result: Any) -> list[tuple[bytes, bytes]]:
+    """The WAV file and the picture of each sound of a generation result."""
+    from soundgen.audio.io import encode_audio_bytes
+
+    return [(encode_audio_bytes(samples, result.sample_rate, "wav"), render_sound(samples, result.sample_rate))
+            for samples in result.audio]

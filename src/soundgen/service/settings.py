@@ -7,6 +7,7 @@ directory, local file storage beside it, one in-process worker. The URLs are the
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from pathlib import Path
@@ -21,6 +22,7 @@ def default_data_dir() -> Path:
     return Path(home).expanduser() if home else Path.home() / ".local" / "share" / "soundgen"
 
 
+@functools.lru_cache(maxsize=64)
 def is_loopback(host: str) -> bool:
     """True when ``host`` only accepts connections from this machine (127.0.0.0/8, ::1, localhost)."""
     if host == "localhost":
@@ -47,6 +49,9 @@ class ServiceSettings(BaseSettings):
     workers: int = 1
     generator_process: bool = True  # run the model in a child process (keeps the API responsive)
     torch_threads: int = 0  # CPU threads per generation; 0 keeps torch's default
+    # Added to the model process's nice value: when the CPU is short, API requests get it before generation
+    # does (on an idle machine generation runs at full speed all the same). 0 keeps the server's priority.
+    generator_nice: int = 5
 
     max_prompt_chars: int = 500
     max_duration: float = 30.0

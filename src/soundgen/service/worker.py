@@ -21,7 +21,7 @@ from soundgen.service.db import Database
 from soundgen.service.events import EventBus
 from soundgen.service.metrics import Metrics
 from soundgen.service.models import Job
-from soundgen.service.render import render_sound
+from soundgen.service.render import Rendered, result_files
 from soundgen.service.settings import ServiceSettings
 from soundgen.service.storage import Storage, job_prefix, result_key
 
@@ -149,12 +149,14 @@ class Worker:
         result = generator(request, progress=self._progress_fn(job), should_cancel=self._cancel_fn(job))
         if self._stop.is_set():
             raise _Stopping
+        if isinstance(result, Rendered):  # the model process made the files already
+            files, result = result.files, result.result
+        else:
+            files = result_files(result)
         audio: list[np.ndarray] = list(result.audio)
-        from soundgen.audio.io import encode_audio_bytes
-
-        for i, samples in enumerate(audio):
-            self.storage.put(result_key(job.id, i, "wav"), encode_audio_bytes(samples, result.sample_rate, "wav"))
-            self.storage.put(result_key(job.id, i, "png"), render_sound(samples, result.sample_rate))
+        for i, (wav, png) in enumerate(files):
+            self.storage.put(result_key(job.id, i, "wav"), wav)
+            self.storage.put(result_key(job.id, i, "png"), png)
         elapsed = time.perf_counter() - t0
         seconds = sum(a.shape[-1] for a in audio) / result.sample_rate
         self.metrics.observe_generation(elapsed, seconds)
@@ -163,14 +165,16 @@ class Worker:
                   progress_step=job.progress_total or job.progress_step)
 
     def _progress_fn(self, job: Job) -> ProgressFn:
-        last_persist = [0.0]
+        # Written at most every progress_persist_seconds from the start: a short job's progress never is (its
+        # end is one write), and subscribers here get every step from the bus anyway.
+        last_persist = [time.time()]
 
         def progress(step: int, total: int) -> None:
             if step == job.progress_step and total == job.progress_total:
                 return
             job.progress_step, job.progress_total = step, total
             job.updated_at = now = time.time()
-            if now - last_persist[0] >= self.settings.progress_persist_seconds or step >= total:
+            if now - last_persist[0] >= self.settings.progress_persist_seconds:
                 last_persist[0] = now
                 jobs.record_progress(self.db, job, step, total)
             self._publish(job)
@@ -197,10 +201,11 @@ class Worker:
     def _end(self, job: Job, state: str, **values: Any) -> None:
         if jobs.finish_job(self.db, job, state, **values):
             self.metrics.count_finished(state)
-            with self.db.session() as s:
-                fresh = s.get(Job, job.id)
-                if fresh is not None:
-                    self._publish(fresh)
+            if self.bus.wants(job.owner, job.id):
+                with self.db.session() as s:
+                    fresh = s.get(Job, job.id)
+                    if fresh is not None:
+                        self._publish(fresh)
             log.info("job %s %s", job.id, state)
         else:  # deleted (or taken away) while running: drop what was written
             self.storage.delete_prefix(job_prefix(job.id))
@@ -211,4 +216,5 @@ class Worker:
         log.info("job %s goes back to the queue (server stopping)", job.id)
 
     def _publish(self, job: Job) -> None:
-        self.bus.publish(job.owner, jobs.job_event(job))
+        if self.bus.wants(job.owner, job.id):  # building an event nobody reads costs the API its GIL time
+            self.bus.publish(job.owner, jobs.job_event(job))

@@ -21,9 +21,9 @@ EXAMPLE_PROMPTS = [
 
 
 @router.get("/healthz")
-def health() -> dict[str, str]:
-    """Liveness: the process answers."""
-    return {"status": "ok"}
+async def health() -> JSONResponse:
+    """Liveness: the process answers (on the event loop: no thread, no database, no validation)."""
+    return JSONResponse({"status": "ok"})
 
 
 @router.get("/readyz")
