@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from soundgen.errors import CorruptFileError, ModelNotFoundError, SoundgenError
-from soundgen.utils import sha256_file
+from soundgen.utils import sha256_file, swap_into_place
 
 CARD = "MODEL_CARD.md"
 MAX_BYTES_DEFAULT = 60 * 1024 * 1024
@@ -141,14 +141,7 @@ def release_model(inputs: ReleaseInputs, out_dir: str | Path, *, force: bool = F
                 "--fp16 or train a smaller model"
             )
         (tmp / CARD).write_text(model_card(inputs, tmp), encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
+        swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

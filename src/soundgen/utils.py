@@ -71,3 +71,18 @@ def progress(iterable: Iterable[T] | None = None, **kwargs: Any) -> tqdm:
     asked = bool(kwargs.pop("disable", False))
     disable = asked or os.environ.get("SOUNDGEN_NO_PROGRESS") == "1"
     return tqdm(iterable, file=sys.stderr, disable=disable, dynamic_ncols=True, **kwargs)
+
+
+def swap_into_place(tmp: Path, out: Path) -> None:
+    """Move the finished directory ``tmp`` to ``out``, replacing what is there with two renames (the old one is
+    deleted only once the new one is in place), so readers never see a half-written directory."""
+    import shutil
+
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)

@@ -23,6 +23,7 @@ from soundgen.lm.io import LoadedLM, save_lm
 from soundgen.lm.model import LMModel
 from soundgen.pipeline import EXAMPLE_PROMPTS_FILE
 from soundgen.train.common import RunDir
+from soundgen.utils import swap_into_place
 
 
 class ExportError(SoundgenError):
@@ -94,22 +95,11 @@ def export_model(
         prompts = example_prompts(Path(run_dir))
         if prompts:
             (tmp / EXAMPLE_PROMPTS_FILE).write_text(json.dumps({"example_prompts": prompts}, indent=1) + "\n")
-        _swap_into_place(tmp, out)
+        swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return ExportResult(out, step)
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out)
 
 
 def model_card(loaded: LoadedLM, step: int, run_dir: Path, codec: torch.nn.Module) -> str:
