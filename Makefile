@@ -112,7 +112,8 @@ default-model-chain:
 	  --max-seconds 4 --out $(DEFAULT_DIR)/eval-codec
 	$(SG) eval generation --model $(DEFAULT_DIR)/model --prompts $(DEFAULT_DIR)/eval_prompts.jsonl \
 	  --data $(DEFAULT_DIR)/corpus --classifier $(DEFAULT_DIR)/classifier --out $(DEFAULT_DIR)/eval-generation
-	$(BIN)/python benchmarks/generation_speed.py --model $(DEFAULT_DIR)/model --out $(DEFAULT_DIR)/generation_speed.json
+	$(BIN)/python benchmarks/generation_speed.py --model $(DEFAULT_DIR)/model --dtypes float32,int8 --repeat 2 \
+	  --peer-duration 2 --out $(DEFAULT_DIR)/generation_speed.json
 
 # Benchmarks (JSON in benchmarks/results/). EnCodec is the codec speed peer; installed without its dependencies
 # because it asks for torchaudio, which has no CPU build here and is not needed for its model class.
