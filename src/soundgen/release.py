@@ -49,6 +49,7 @@ class ReleaseInputs:
         commands: the commands that made the model, in order (shown verbatim in the card).
         limits: known limits, one sentence each.
         hardware: where it was trained, in words.
+        training_notes: facts about the training the runs did not record (shown under Training).
     """
 
     model_dir: Path
@@ -62,6 +63,7 @@ class ReleaseInputs:
     commands: list[str] = field(default_factory=list)
     limits: list[str] = field(default_factory=list)
     hardware: str = ""
+    training_notes: list[str] = field(default_factory=list)
 
 
 def file_hashes(model_dir: Path) -> list[tuple[str, int, str]]:
@@ -274,6 +276,7 @@ def model_card(inputs: ReleaseInputs, model_dir: Path) -> str:
         f"- Hardware: {inputs.hardware or _recorded_hardware(inputs) or 'not recorded'}.",
         f"- Codec: {codec_cfg.get('train_steps', '?')} steps; {_run_time(inputs.codec_run)}.",
         f"- LM: {lm_cfg.get('train_steps', '?')} steps; {_run_time(inputs.lm_run)}.",
+        *[f"- {note}" for note in inputs.training_notes],
     ]
     if inputs.commands:
         lines += ["", "Made with these commands (each resumes where it stopped):", "", "```", *inputs.commands, "```"]

@@ -41,12 +41,14 @@ def test_release_writes_a_card_whose_hashes_verify(exported: tuple[Path, Path], 
     out = tmp_path / "models" / "default"
     release_model(
         ReleaseInputs(model, corpus_dir=corpus, lm_run=run, generation_eval=evals,
-                      commands=["soundgen lm train --config x"], limits=["It only knows tones."], hardware="a CPU"),
+                      commands=["soundgen lm train --config x"], limits=["It only knows tones."], hardware="a CPU",
+                      training_notes=["Steps 0-2 were timed by hand."]),
         out,
     )
     card = (out / "MODEL_CARD.md").read_text()
     for expected in ("2026 The Tone Makers", "| tones-data | CC0 |", "It only knows tones.",
-                     "soundgen lm train --config x", "#### Adherence", "LM: 4 steps; steps 0-4 took", "| LM |", "F16"):
+                     "soundgen lm train --config x", "#### Adherence", "LM: 4 steps; steps 0-4 took", "| LM |", "F16",
+                     "- Steps 0-2 were timed by hand.", "Hardware: a CPU."):
         assert expected in card, expected
     assert "Codec against Opus" in card and "Not run for this release." in card  # no codec eval given
     files = verify_model(out)

@@ -28,7 +28,9 @@ def register(groups: Any) -> None:
     p.add_argument("--bench", type=Path, action="append", default=[], metavar="JSON", help="benchmark JSON (repeat)")
     p.add_argument("--commands", type=Path, metavar="FILE", help="text file: the commands that made the model")
     p.add_argument("--limits", type=Path, metavar="FILE", help="text file: known limits, one per line")
-    p.add_argument("--hardware", default="", help="where it was trained, in words")
+    p.add_argument("--hardware", default="", help="where it was trained, in words (default: from the runs)")
+    p.add_argument("--training-note", action="append", default=[], metavar="TEXT",
+                   help="a fact about the training the runs did not record (repeat)")
     p.add_argument("--max-mb", type=float, default=60.0, help="refuse a model larger than this (MiB, default 60)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=_release)
@@ -65,6 +67,7 @@ def _release(args: argparse.Namespace) -> int:
         commands=_lines(args.commands),
         limits=_lines(args.limits),
         hardware=args.hardware,
+        training_notes=list(args.training_note),
     )
     out = release_model(inputs, args.out, force=args.force, max_bytes=int(args.max_mb * 2**20))
     print(f"released {args.model_dir} to {out} (card: {out / 'MODEL_CARD.md'})")
