@@ -93,7 +93,7 @@ default-model: setup
 	  --codec-run $(DEFAULT_DIR)/codec-run --lm-run $(DEFAULT_DIR)/lm-run --codec-eval $(DEFAULT_DIR)/eval-codec \
 	  --generation-eval $(DEFAULT_DIR)/eval-generation --classifier $(DEFAULT_DIR)/classifier \
 	  --bench $(DEFAULT_DIR)/generation_speed.json --commands $(DEFAULT_DIR)/commands.txt \
-	  --limits configs/release/default_limits.txt
+	  --limits configs/release/default_limits.txt $(RELEASE_FLAGS)
 
 default-model-chain:
 	$(SG) data recipe default --out $(DEFAULT_DIR)/corpus
