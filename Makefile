@@ -83,7 +83,7 @@ demo-train: setup
 # is done (hours on a CPU; run it again after an interruption). The step counts are those of the shipped model.
 DEFAULT_DIR ?= runs/default
 CODEC_STEPS ?= 6000
-LM_STEPS ?= 3600
+LM_STEPS ?= 5000
 RELEASE_DIR ?= models/default
 
 default-model: setup

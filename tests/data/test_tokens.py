@@ -113,3 +113,22 @@ def test_category_balance_out_of_range_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="category_balance"):
         config_from_dict(LMRunConfig, {"train": {"category_balance": 1.5}})
+
+
+def test_short_clips_can_be_padded_with_the_codes_of_silence(tmp_path: Path, codec: torch.nn.Module) -> None:
+    from soundgen.data.tokens import silence_codes
+
+    write_dataset(tmp_path / "ds", {"train": 3})
+    tokenize_dataset(tmp_path / "ds", codec, tmp_path / "tokens")
+    cache = TokenCache(tmp_path / "tokens", "train")
+    silence = silence_codes(codec, 2)
+    assert silence.shape == (2,) and ((silence >= 0) & (silence < 32)).all()
+    zeros = codec.encode(torch.zeros(1, 1, 8000))[0]
+    assert np.array_equal(silence, zeros[:2, zeros.shape[-1] // 2].numpy())
+    cache.pad_codes = silence
+    batch = cache.sample_batch(4, 200, 2, np.random.default_rng(0))  # clips have 125 frames
+    tail = batch.codes[:, :, 125:]
+    assert bool((tail == torch.from_numpy(silence)[None, :, None]).all())  # silence, not ignored positions
+    assert bool((batch.codes[:, :, :125] >= 0).all())
+    with pytest.raises(TokenCacheError, match="fewer than"):
+        silence_codes(codec, 99)

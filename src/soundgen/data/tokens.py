@@ -278,6 +278,7 @@ class TokenCache:
         self._dir = split_dir
         self._lengths = np.array([r.frames for r in self.records], dtype=np.float64)
         self._weights = np.ones(0)
+        self.pad_codes: np.ndarray | None = None  # [K] codes to pad short clips with (e.g. silence); None: -1
         self._weights_key: tuple[int, float] | None = None
 
     def __len__(self) -> int:
@@ -326,13 +327,17 @@ class TokenCache:
         """Random crops of ``frames`` frames from clips drawn by :meth:`clip_weights`.
 
         Returns:
-            :class:`TokenBatch` with codes ``[B, n_codebooks, frames]``; short clips are padded with -1.
+            :class:`TokenBatch` with codes ``[B, n_codebooks, frames]``; short clips are padded with
+            :attr:`pad_codes` when set (the codes of silence teach a model that a short sound ends), else with -1
+            (positions the loss ignores).
         """
         key = (frames, category_balance)
         if self._weights_key != key:
             self._weights, self._weights_key = self.clip_weights(frames, category_balance), key
         picks = rng.choice(len(self.records), size=batch_size, p=self._weights)
         out = np.full((batch_size, n_codebooks, frames), -1, dtype=np.int64)
+        if self.pad_codes is not None:
+            out[:] = np.asarray(self.pad_codes[:n_codebooks], dtype=np.int64)[None, :, None]
         for row, i in enumerate(picks):
             codes = self.codes(int(i))
             start = int(rng.integers(0, max(1, codes.shape[-1] - frames + 1)))
@@ -340,3 +345,13 @@ class TokenCache:
             out[row, :, : crop.shape[-1]] = crop
         recs = [self.records[int(i)] for i in picks]
         return TokenBatch(torch.from_numpy(out), [r.caption for r in recs], [r.category for r in recs])
+
+
+@torch.no_grad()
+def silence_codes(codec: AudioTokenizer, n_codebooks: int, seconds: float = 1.0) -> np.ndarray:
+    """The codec's codes ``[n_codebooks]`` for digital silence (a frame from the middle of encoded zeros)."""
+    wav = torch.zeros(1, int(codec.channels), int(seconds * codec.sample_rate), device=_device_of(codec))
+    codes = codec.encode(wav)[0]  # [K, T]
+    if codes.shape[0] < n_codebooks:
+        raise TokenCacheError(f"the codec gives {codes.shape[0]} codebooks, fewer than the {n_codebooks} asked")
+    return codes[:n_codebooks, codes.shape[-1] // 2].cpu().numpy().astype(np.int64)

@@ -111,6 +111,8 @@ class LMTrainParams:
         valid_batches: batches per validation.
         category_balance: how evenly categories are drawn: 0 in proportion to their audio, 1 equally (see
             ``TokenCache.clip_weights``); validation always draws in proportion to audio.
+        pad_with_silence: pad clips shorter than a training crop with the codec's codes for silence (needs the
+            codec), so the model learns that a short sound ends; off: pad with positions the loss ignores.
         sample_every: steps between audio samples in TensorBoard (0: never).
         sample_prompts: prompts of those samples.
         sample_duration: seconds per sample.
@@ -133,6 +135,7 @@ class LMTrainParams:
     valid_every: int = 500
     valid_batches: int = 4
     category_balance: float = 0.0
+    pad_with_silence: bool = True
     sample_every: int = 2000
     sample_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))
     sample_duration: float = 4.0

@@ -169,6 +169,16 @@ def _train_lm(
     except TokenCacheError:
         log.info("no validation tokens; skipping validation")
         valid_cache = None
+    if p.pad_with_silence:
+        if codec is None:
+            log.warning("train.pad_with_silence needs the codec (--codec); short clips are padded with ignored steps")
+        else:
+            from soundgen.data.tokens import silence_codes
+
+            silence = silence_codes(codec, cfg.model.n_codebooks)
+            for cache in (train_cache, valid_cache):
+                if cache is not None:
+                    cache.pad_codes = silence
     run = RunDir.create(run_dir, cfg)
     if main:
         with atomic_write(run.path / "tokens.json", "w") as f:
