@@ -1,6 +1,7 @@
 """``soundgen eval generation``: how well and how fast a model generates.
 
-- Prompt adherence: the share of generated clips that the in-project classifier assigns to the prompt's category.
+- Prompt adherence: the share of generated clips that the in-project classifier assigns to the prompt's category
+  (generated clips are cut of leading and trailing silence first, as the real clips were when the dataset was built).
 - Fréchet distance between the classifier's embeddings of generated clips and of real held-out clips. It is
   NOT comparable with published FAD figures (those use VGGish or CLAP embeddings).
 - Real-time factor (seconds of audio per wall-clock second) and peak memory.
@@ -181,7 +182,6 @@ def evaluate_generation(
     Returns:
         :class:`GenerationReport` (also written to ``out_dir/report.json`` and ``report.md``).
     """
-    from soundgen.audio.io import resample
     from soundgen.pipeline import GenerationRequest, TextToSound
 
     specs = read_prompts(prompts_file)
@@ -200,7 +200,7 @@ def evaluate_generation(
         wall_s += time.perf_counter() - started
         audio_s += result.duration * len(result.audio)
         rate = classifier.cfg.sample_rate
-        generated.append([resample(a.mean(0, keepdims=True), result.sample_rate, rate)[0] for a in result.audio])
+        generated.append([judged_audio(a, result.sample_rate, rate) for a in result.audio])
     peak_rss = _peak_rss_mb()
     peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     prompt_results, gen_emb = _judge(classifier, specs, generated)
@@ -231,6 +231,17 @@ def evaluate_generation(
     )
     write_report(report, out_dir)
     return report
+
+
+def judged_audio(audio: np.ndarray, sample_rate: int, rate: int) -> np.ndarray:
+    """A generated sound ``[C, T]`` as the classifier hears it: mono at ``rate``, leading and trailing silence cut
+    (as the dataset builder cut it from the real clips: a 0.3 s shot asked for 4 s is judged as the shot). All-silent
+    audio is kept whole."""
+    from soundgen.audio.io import resample, trim_silence
+
+    mono = resample(audio.mean(0, keepdims=True), sample_rate, rate)
+    trimmed = trim_silence(mono, rate)
+    return (trimmed if trimmed.shape[-1] else mono)[0]
 
 
 def _judge(
