@@ -112,3 +112,7 @@ def test_eval_generation_cli(
     assert report["real_time_factor"] > 0 and report["peak_rss_mb"] > 50
     md = (out / "report.md").read_text()
     assert FD_NOTE in md and "speech" in md
+    ref = report["reference"]
+    assert ref["clips"] == 9 and ref["codebooks"] == tts.lm.cfg.n_codebooks
+    assert 0.0 <= ref["codec_accuracy"] <= 1.0 and 0.0 <= ref["real_accuracy"] <= 1.0
+    assert "through the model's codec" in md
