@@ -383,6 +383,7 @@ def _generation_speed_lines(data: dict[str, Any]) -> list[str]:
 
     def runs(key: str) -> list[dict[str, Any]]:
         value = data.get(key, [])
+        value = [value] if isinstance(value, dict) else value
         return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
 
     lines = ["| model | dtype | audio s per wall s (median) | ms per step | peak RSS MB |", "|---|---|---:|---:|---:|"]

@@ -78,6 +78,7 @@ def swap_into_place(tmp: Path, out: Path) -> None:
     deleted only once the new one is in place), so readers never see a half-written directory."""
     import shutil
 
+    tmp.chmod(0o755)  # mkdtemp makes it private; a model or dataset directory is for everyone on the machine
     if out.exists():
         old = out.with_name(f".{out.name}.old")
         shutil.rmtree(old, ignore_errors=True)
