@@ -66,14 +66,22 @@ class ReleaseInputs:
     training_notes: list[str] = field(default_factory=list)
 
 
+def _model_files(model_dir: Path) -> list[Path]:
+    """Every file of a model directory but the card and hidden files, sorted by path."""
+    return [
+        path
+        for path in sorted(p for p in model_dir.rglob("*") if p.is_file())
+        if path.relative_to(model_dir).as_posix() != CARD
+        and not any(part.startswith(".") for part in path.relative_to(model_dir).parts)
+    ]
+
+
 def file_hashes(model_dir: Path) -> list[tuple[str, int, str]]:
     """``(relative path, bytes, sha256)`` of every file but the card, sorted by path."""
-    rows = []
-    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-        rel = path.relative_to(model_dir).as_posix()
-        if rel != CARD and not any(part.startswith(".") for part in path.relative_to(model_dir).parts):
-            rows.append((rel, path.stat().st_size, sha256_file(path)))
-    return rows
+    return [
+        (path.relative_to(model_dir).as_posix(), path.stat().st_size, sha256_file(path))
+        for path in _model_files(model_dir)
+    ]
 
 
 def card_hashes(card_text: str) -> dict[str, tuple[int, str]]:
@@ -136,7 +144,7 @@ def release_model(inputs: ReleaseInputs, out_dir: str | Path, *, force: bool = F
                 shutil.copytree(item, tmp / item.name, ignore=shutil.ignore_patterns(".*"))
             else:
                 shutil.copy2(item, tmp / item.name)
-        total = sum(size for _, size, _ in file_hashes(tmp))
+        total = sum(path.stat().st_size for path in _model_files(tmp))  # hashing waits for the card
         if total > max_bytes:
             raise ReleaseError(
                 f"the model is {total / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit; export with "

@@ -243,6 +243,8 @@ def codec_reference(
 ) -> dict[str, float | int]:
     """The classifier's accuracy on held-out real clips as they are and after a round trip through the model's
     codec at the LM's codebooks: the second is about the most adherence can show while the codec is what it is."""
+    from soundgen.audio.io import resample
+
     rng = np.random.default_rng(cfg.seed + 1)
     labels = classifier.cfg.labels
     rate = classifier.cfg.sample_rate
@@ -253,8 +255,6 @@ def codec_reference(
     hits = {"real": 0, "codec": 0}
     try:
         for clip, label in zip(clips, truth, strict=True):
-            from soundgen.audio.io import resample
-
             wav = torch.from_numpy(resample(clip[None], rate, tts.sample_rate).astype(np.float32))[None]
             wav = wav.to(next(codec.parameters()).device)
             coded = codec.decode(codec.encode(wav))[0].mean(0).float().cpu().numpy()[: wav.shape[-1]]
