@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from soundgen.audio.container import (
+    HEADER_DICT,
     MAGIC,
     SgcHeader,
     SgcReader,
+    encode_header,
     pack_codes,
     read_sgc,
     unpack_codes,
@@ -41,10 +45,10 @@ def _header(n_codebooks: int = 3, codebook_size: int = 1024, chunk_frames: int =
     )
 
 
-def _valid_file(tmp_path: Path, frames: int = 20) -> tuple[Path, np.ndarray]:
+def _valid_file(tmp_path: Path, frames: int = 20, version: int = 2) -> tuple[Path, np.ndarray]:
     codes = np.random.default_rng(0).integers(0, 1024, (3, frames))
     path = tmp_path / "a.sgc"
-    write_sgc(path, _header(), codes, length=frames * 320 - 5)
+    write_sgc(path, _header(), codes, length=frames * 320 - 5, version=version)
     return path, codes
 
 
@@ -63,13 +67,17 @@ def test_pack_unpack_round_trip(k: int, frames: int, size: int, seed: int) -> No
     assert np.array_equal(unpack_codes(payload, bits, k, frames), codes)
 
 
-def test_round_trip_and_ten_bits_per_code(tmp_path: Path) -> None:
-    path, codes = _valid_file(tmp_path, frames=100)
+@pytest.mark.parametrize("version", [1, 2])
+def test_round_trip_and_ten_bits_per_code(tmp_path: Path, version: int) -> None:
+    path, codes = _valid_file(tmp_path, frames=100, version=version)
+    assert path.read_bytes()[4] == version
     f = read_sgc(path)
     assert np.array_equal(f.codes, codes)
     assert f.header.frame_count == 100 and f.header.length == 100 * 320 - 5
     assert f.header.bits_per_code == 10
-    header_bytes = len(json.dumps(dataclasses.asdict(f.header), sort_keys=True, separators=(",", ":")))
+    header_bytes = len(encode_header(f.header, version))
+    if version == 1:
+        assert header_bytes == len(json.dumps(dataclasses.asdict(f.header), sort_keys=True, separators=(",", ":")))
     chunks = [7] * 14 + [2]
     payload = sum((3 * n * 10 + 7) // 8 for n in chunks)  # 10 bits per code, bytes rounded up per chunk
     overhead = path.stat().st_size - payload - header_bytes
@@ -124,12 +132,19 @@ def test_trailing_garbage_and_wrong_magic(tmp_path: Path) -> None:
         read_sgc(path)
 
 
-def _forged(tmp_path: Path, **fields: object) -> Path:
-    """A file whose header is replaced (valid framing, forged values)."""
+def _deflate(text: bytes, zdict: bytes = HEADER_DICT) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, zdict)
+    return packer.compress(text) + packer.flush()
+
+
+def _forged(tmp_path: Path, version: int = 1, **fields: object) -> Path:
+    """A file whose header is replaced (valid framing, forged values), in format ``version``."""
     header = {**dataclasses.asdict(_header()), "frame_count": 2, "length": 640, **fields}
     blob = json.dumps(header).encode()
+    if version == 2:
+        blob = _deflate(blob)
     path = tmp_path / "forged.sgc"
-    path.write_bytes(MAGIC + struct.pack("<BI", 1, len(blob)) + blob)
+    path.write_bytes(MAGIC + struct.pack("<BI", version, len(blob)) + blob)
     return path
 
 
@@ -147,8 +162,35 @@ def _forged(tmp_path: Path, **fields: object) -> Path:
         {"channels": True},
     ],
 )
-def test_forged_headers_are_rejected_before_allocating(tmp_path: Path, fields: dict[str, object]) -> None:
-    _expect_corrupt(_forged(tmp_path, **fields))
+@pytest.mark.parametrize("version", [1, 2])
+def test_forged_headers_are_rejected_before_allocating(tmp_path: Path, fields: dict[str, object], version: int) -> None:
+    _expect_corrupt(_forged(tmp_path, version, **fields))
+
+
+def test_version_2_header_is_small_and_its_dictionary_frozen() -> None:
+    # v2 files depend on these exact bytes: changing the dictionary needs a new format version
+    assert hashlib.sha256(HEADER_DICT).hexdigest()[:16] == "2a26a079a936d3c5"
+    header = dataclasses.replace(_header(12), model_id="soundgen-default", frame_count=200, length=64000)
+    header = dataclasses.replace(header, original_sample_rate=44100, original_channels=2)
+    assert len(encode_header(header, 1)) > 300
+    assert len(encode_header(header, 2)) < 100
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"\x00" * 40,  # not deflate at all (a stored block header with a bad length)
+        _deflate(b'{"model_id":"x"' + b" " * 200_000 + b"}"),  # inflates past the 64 KiB limit (a header bomb)
+        _deflate(json.dumps(dataclasses.asdict(_header())).encode())[:-3],  # cut short
+        _deflate(json.dumps(dataclasses.asdict(_header())).encode()) + b"xx",  # bytes after the stream
+        _deflate(json.dumps(dataclasses.asdict(_header())).encode(), zdict=b"another dictionary"),
+    ],
+)
+def test_damaged_version_2_headers(tmp_path: Path, blob: bytes) -> None:
+    path = tmp_path / "v2.sgc"
+    path.write_bytes(MAGIC + struct.pack("<BI", 2, len(blob)) + blob)
+    with pytest.raises(CorruptFileError):
+        read_sgc(path)
 
 
 def test_header_length_is_bounded(tmp_path: Path) -> None:
@@ -173,7 +215,7 @@ def test_codes_beyond_the_codebook_are_rejected(tmp_path: Path) -> None:
     # 1000 entries need 10 bits, so a forged payload can hold 1000..1023: must not reach the decoder
     header = dataclasses.replace(_header(codebook_size=1024))
     path = tmp_path / "big.sgc"
-    write_sgc(path, header, np.full((3, 4), 1010), length=4 * 320)
+    write_sgc(path, header, np.full((3, 4), 1010), length=4 * 320, version=1)
     data = path.read_bytes().replace(b'"codebook_size":1024', b'"codebook_size":1000')
     path.write_bytes(data)
     _expect_corrupt(path)
