@@ -4,6 +4,13 @@ Times soundgen's LM (delay pattern, K=4 codebooks of 1024, hashed text encoder) 
 built from PyTorch's reference ``nn.TransformerDecoder`` (pre-norm, causal self-attention + cross-attention)
 with the same embeddings, heads and loss, in the same run. JSON out.
 
+It also measures this machine's ceiling for such a step (``roofline``): every matrix product (mm/addmm/bmm)
+one soundgen training step runs (forward, backward, optimizer) is recorded with its shapes and strides, then each
+is timed on its own, on fresh tensors, at the same thread count. Their sum is the time the step would take if it
+did nothing but its matrix products, each as fast as it runs alone; ``1 / sum`` is a step rate no implementation
+of this model in float32 can beat here (attention, softmax, norms and the optimizer only add to it). The FLOPs of
+those products and the GFLOP/s they reach are reported beside it.
+
     python benchmarks/lm_train_speed.py [--threads 2] [--steps 5] [--out benchmarks/results/lm_train_speed.json]
 """
 
@@ -12,7 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +67,9 @@ def build(kind: str, d: int, layers: int, heads: int) -> tuple[object, object]:
     return lm, cond
 
 
-def time_training(kind: str, args: argparse.Namespace) -> dict[str, object]:
+def training_step(kind: str, args: argparse.Namespace) -> tuple[Callable[[], float], int]:
+    """A function running one training step of ``kind`` (the model's first step already taken), and the number
+    of trained parameters."""
     import torch
 
     torch.manual_seed(0)
@@ -74,15 +86,90 @@ def time_training(kind: str, args: argparse.Namespace) -> dict[str, object]:
         opt.step()
         return float(result.loss.detach())
 
-    step()  # warm-up
+    step()  # warm-up (and the optimizer's state)
+    return step, sum(p.numel() for p in params)
+
+
+def time_training(kind: str, args: argparse.Namespace) -> dict[str, object]:
+    step, n_params = training_step(kind, args)
     started = time.perf_counter()
     for _ in range(args.steps):
         step()
     rate = args.steps / (time.perf_counter() - started)
+    return {"model": kind, "steps_per_second": round(rate, 3), "parameters_m": round(n_params / 1e6, 2)}
+
+
+GemmCall = tuple[str, tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]]
+"""A recorded matrix product: the aten op's name, its tensor arguments' shapes and strides."""
+
+
+def record_gemms(step: Callable[[], float]) -> Counter[GemmCall]:
+    """The matrix products one call of ``step`` runs, with how many times each (op, shapes, strides) occurs."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    ops = {
+        torch.ops.aten.mm.default: "mm",
+        torch.ops.aten.addmm.default: "addmm",
+        torch.ops.aten.bmm.default: "bmm",
+        torch.ops.aten.baddbmm.default: "baddbmm",
+    }
+    calls: Counter[GemmCall] = Counter()
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            name = ops.get(func)
+            if name is not None:
+                tensors = [a for a in args if isinstance(a, torch.Tensor)]
+                calls[(name, tuple(tuple(t.shape) for t in tensors), tuple(t.stride() for t in tensors))] += 1
+            return func(*args, **(kwargs or {}))
+
+    with Recorder():
+        step()
+    return calls
+
+
+def gemm_flops(call: GemmCall) -> int:
+    """Multiply-adds x 2 of one recorded product."""
+    name, shapes, _ = call
+    a, b = shapes[-2], shapes[-1]
+    batch = a[0] if name in ("bmm", "baddbmm") else 1
+    m, k = a[-2], a[-1]
+    return 2 * batch * m * k * b[-1]
+
+
+def time_gemm(call: GemmCall, repeats: int) -> float:
+    """Median seconds of one recorded product, run alone on fresh tensors with its shapes and strides."""
+    import torch
+
+    name, shapes, strides = call
+    tensors = [torch.empty_strided(sh, st).normal_() for sh, st in zip(shapes, strides, strict=True)]
+    fn = getattr(torch, name)
+    for _ in range(2):
+        fn(*tensors)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn(*tensors)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def roofline(args: argparse.Namespace) -> dict[str, object]:
+    """The step rate this machine allows for soundgen's training step if it did nothing but its matrix products."""
+    step, _ = training_step("soundgen", args)
+    calls = record_gemms(step)
+    seconds = sum(count * time_gemm(call, args.gemm_repeats) for call, count in calls.items())
+    flops = sum(count * gemm_flops(call) for call, count in calls.items())
     return {
-        "model": kind,
-        "steps_per_second": round(rate, 3),
-        "parameters_m": round(sum(p.numel() for p in params) / 1e6, 2),
+        "gemm_calls_per_step": sum(calls.values()),
+        "distinct_gemm_shapes": len(calls),
+        "gemm_gflop_per_step": round(flops / 1e9, 2),
+        "gemm_only_seconds_per_step": round(seconds, 4),
+        "gemm_gflop_per_second_alone": round(flops / seconds / 1e9, 1),
+        "ceiling_steps_per_second": round(1.0 / seconds, 3),
+        "note": "each matrix product of one step timed alone at the same thread count; the step also runs "
+        "attention, softmax, norms and AdamW, so no float32 implementation here can reach this rate",
     }
 
 
@@ -95,6 +182,8 @@ def main() -> None:
     p.add_argument("--d-model", type=int, default=256)
     p.add_argument("--layers", type=int, default=6)
     p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--gemm-repeats", type=int, default=7, help="timings per recorded matrix product (median)")
+    p.add_argument("--no-roofline", action="store_true", help="skip the ceiling measurement")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lm_train_speed.json")
     args = p.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -104,6 +193,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     ours = time_training("soundgen", args)
     peer = time_training("peer", args)
+    ceiling = None if args.no_roofline else roofline(args)
     report = {
         "benchmark": "lm_train_speed",
         "setup": f"batch {args.batch} x {args.frames} frames, d{args.d_model} x {args.layers} layers, "
@@ -114,6 +204,11 @@ def main() -> None:
         "ratio_vs_peer": round(float(ours["steps_per_second"]) / float(peer["steps_per_second"]), 2),  # type: ignore[arg-type]
         "target_steps_per_second": 2.0,
     }
+    if ceiling is not None:
+        report["roofline"] = ceiling
+        report["share_of_ceiling"] = round(
+            float(ours["steps_per_second"]) / float(ceiling["ceiling_steps_per_second"]), 2
+        )  # type: ignore[arg-type]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
