@@ -206,9 +206,9 @@ def main() -> None:
     }
     if ceiling is not None:
         report["roofline"] = ceiling
-        report["share_of_ceiling"] = round(
-            float(ours["steps_per_second"]) / float(ceiling["ceiling_steps_per_second"]), 2
-        )  # type: ignore[arg-type]
+        rate, top = ours["steps_per_second"], ceiling["ceiling_steps_per_second"]
+        assert isinstance(rate, float) and isinstance(top, float)
+        report["share_of_ceiling"] = round(rate / top, 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
