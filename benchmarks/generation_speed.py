@@ -56,6 +56,20 @@ def build(kind: str, model_dir: str | None, dtype: str) -> object:
     return TextToSound(codec, lm, conditioner)
 
 
+def step_matrices_kind(lm: object) -> str | None:
+    """How the decoding steps held the output heads' matrix (``float16-packed``, ``float32``, ``int8``, ...), or
+    None for a source tree without :meth:`~soundgen.lm.model.LMModel.step_matrices`."""
+    import torch
+
+    matrices = getattr(lm, "step_matrices", None)
+    if matrices is None:
+        return None
+    heads = matrices(lm.step_format).heads  # type: ignore[attr-defined]
+    if isinstance(heads, torch.Tensor):
+        return str(heads.dtype).removeprefix("torch.")
+    return {"HalfPacked": "float16-packed", "ScriptObject": "int8"}.get(type(heads).__name__, type(heads).__name__)
+
+
 def worker(args: argparse.Namespace) -> None:
     import torch
 
@@ -88,6 +102,7 @@ def worker(args: argparse.Namespace) -> None:
         # the decoding loop alone (no text encoder, no codec; the prefills of later windows included)
         "lm_ms_per_step": round(1000 * (stamps[-1] - stamps[0]) / max(1, steps - 1), 2),
         "steps": steps,
+        "step_matrices": step_matrices_kind(lm),
         "load_s": round(load_s, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }

@@ -191,9 +191,12 @@ class TextToSound:
         Args:
             model_dir: the directory, or None for :func:`default_model_dir`.
             device: torch device.
-            dtype: LM weights' dtype for inference: ``bfloat16`` halves memory traffic; ``int8`` keeps float32
-                weights and prefills but decodes step by step with int8 matrices (faster on most CPUs; outputs
-                close to, not equal to, float32).
+            dtype: LM weights' dtype for inference: ``float32`` (exact; a model stored in float16, as exported
+                ones are, decodes with float16-packed copies of its matrices, which hold the same values:
+                :data:`~soundgen.lm.transformer.StepFormat`); ``bfloat16`` halves memory traffic; ``int8`` keeps
+                float32 weights and prefills but decodes step by step with int8 matrices (outputs close to, not
+                equal to, float32; slower than ``float32`` for a float16-stored model on an AVX2 CPU: 2.2-2.7 s
+                against 1.8 s for 10 s of audio on the 2-core dev machine, benchmarks/generation_speed.py).
 
         Raises:
             ModelNotFoundError: nothing there; CorruptFileError: unreadable files.

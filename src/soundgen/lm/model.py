@@ -8,7 +8,8 @@ the unconditional half of classifier-free guidance) leaves only the null token v
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import cast
 
@@ -64,9 +65,11 @@ class LossResult:
 class StepPlan:
     """What single-step decoding (:meth:`LMModel.step`) needs, prepared once per generation.
 
-    A snapshot of the weights: build a new plan after the model changes (training, ``.to()``). On a CPU in
-    float32 it holds transposed copies of most matrices (about as much memory again as the transformer's
-    weights, ~22 MB for the default model) for as long as the generation runs.
+    A snapshot of the weights: build a new plan after the model changes (training, ``.to()``). Its matrices
+    (:class:`StepMatrices`) come from a cache that :meth:`LMModel.step_plan` keeps per model and format, so only
+    the folding of the memory costs anything per generation. On a CPU in the default format they are copies of the
+    transformer's matrices: float16-packed (half the bytes of the float32 weights, ~12 MB for the default model)
+    where the weights are exact float16 values, else transposed float32 (as much again as the weights, ~23 MB).
 
     Attributes:
         blocks: :class:`StepWeights` of every block.
@@ -81,6 +84,25 @@ class StepPlan:
     norm: tuple[torch.Tensor, torch.Tensor]
     heads: StepMatrix
     memory: Memory
+
+
+@dataclass
+class StepMatrices:
+    """The part of a :class:`StepPlan` that depends on the weights only (cached across generations).
+
+    Attributes:
+        blocks: :class:`StepWeights` of every block.
+        heads: output heads (a :data:`~soundgen.lm.transformer.StepMatrix`).
+        key: what the matrices were built from (format, and every parameter's storage and version counter).
+    """
+
+    blocks: list[StepWeights]
+    heads: StepMatrix
+    key: Hashable
+
+
+_STEP_MATRICES: weakref.WeakKeyDictionary[LMModel, dict[StepFormat, StepMatrices]] = weakref.WeakKeyDictionary()
+"""The cache of :meth:`LMModel.step_matrices`, outside the modules so that copies and pickles never carry it."""
 
 
 class LMModel(nn.Module):
@@ -186,16 +208,49 @@ class LMModel(nn.Module):
         return bias.masked_fill(~memory.mask.to(self.device), float("-inf"))[:, None, None, :]
 
     def step_plan(self, memory: Memory, fmt: StepFormat | None = None) -> StepPlan:
-        """Prepare :meth:`step` for a generation conditioned on ``memory``: copies the matrices, transposed (or
-        packed as int8 with ``fmt="int8"``; default :attr:`step_format`), and folds the cross-attention into the
-        memory."""
+        """Prepare :meth:`step` for a generation conditioned on ``memory``: the matrices of format ``fmt`` (default
+        :attr:`step_format`; see :meth:`step_matrices`, cached) and every cross-attention folded into the memory."""
         fmt = fmt or self.step_format
         norm = (self.norm.weight.detach(), self.norm.bias.detach())
         blocks = cast("list[Block]", list(self.blocks))
         bias = self.memory_bias(memory)
         cross = [block.cross_attn.fold(memory.tokens, bias) for block in blocks]
-        weights = [block.step_weights(fmt) for block in blocks]
-        return StepPlan(weights, cross, norm, step_matrix(self.heads, fmt), memory)
+        matrices = self.step_matrices(fmt)
+        return StepPlan(matrices.blocks, cross, norm, matrices.heads, memory)
+
+    def step_matrices(self, fmt: StepFormat = "float32") -> StepMatrices:
+        """The matrices of the step path in format ``fmt``, built once and kept while the weights stay the same.
+
+        Packing them costs ~20-150 ms for the default model, once per generation without the cache. The cache
+        notices an optimizer step, ``load_state_dict``, any in-place change through the parameters (their version
+        counters) and ``.to()``/``.half()`` (:meth:`_apply`); a change through ``param.data`` goes unseen: call
+        :meth:`clear_step_cache` after one.
+        """
+        key = self._weights_key(fmt)
+        cached = _STEP_MATRICES.get(self, {}).get(fmt)
+        if cached is not None and key is not None and cached.key == key:
+            return cached
+        blocks = [block.step_weights(fmt) for block in cast("Iterable[Block]", self.blocks)]
+        matrices = StepMatrices(blocks, step_matrix(self.heads, fmt), key)
+        if key is not None:
+            _STEP_MATRICES.setdefault(self, {})[fmt] = matrices
+        return matrices
+
+    def clear_step_cache(self) -> None:
+        """Forget the cached :meth:`step_matrices` (the next plan builds them again)."""
+        _STEP_MATRICES.pop(self, None)
+
+    def _weights_key(self, fmt: StepFormat) -> Hashable:
+        """What identifies the current weights (None when they cannot be told apart: inference tensors keep no
+        version counter)."""
+        try:
+            return (fmt, tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters()))
+        except RuntimeError:
+            return None
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> LMModel:  # type: ignore[override]
+        self.clear_step_cache()  # .to(), .half(), .cuda(): new weights
+        return cast("LMModel", super()._apply(fn, recurse))
 
     def step(
         self,
