@@ -36,6 +36,11 @@ class CodecConfig:
             (``total / codebook_size``) is dead and replaced by a current encoder output.
         kmeans_iters: k-means iterations used to initialise the codebooks from the first batch.
         quantizer_dropout: probability that a training example uses a random number of codebooks.
+        rvq_straight_through: how the encoder gets the decoder's gradient through the quantizer in training.
+            ``per_layer`` (the bundled model's training): each active codebook passes it on, so an example
+            using ``n`` codebooks sends ``n`` times the gradient to the encoder. ``total``: one straight-through
+            estimator around the whole quantizer (EnCodec/audiocraft's fix), the gradient passes once.
+            Inference is the same either way.
         bitrates: bitrates (kbps) this model is meant to serve; each must be a whole number of codebooks.
     """
 
@@ -59,6 +64,7 @@ class CodecConfig:
     dead_code_threshold: float = 0.05
     kmeans_iters: int = 10
     quantizer_dropout: float = 1.0
+    rvq_straight_through: Literal["per_layer", "total"] = "per_layer"
     bitrates: list[float] = field(default_factory=lambda: [1.5, 3.0, 6.0])
 
     def __post_init__(self) -> None:

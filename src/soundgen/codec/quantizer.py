@@ -195,12 +195,15 @@ class ResidualVectorQuantizer(nn.Module):
         )
         self.dropout = cfg.quantizer_dropout
         self.commitment_weight = cfg.commitment_weight
+        self.straight_through = cfg.rvq_straight_through
 
     def forward(self, x: torch.Tensor, n_quantizers: int | None = None) -> QuantizedResult:
         """Quantize latents ``x [B, D, T]`` with up to ``n_quantizers`` codebooks.
 
         In training, with probability ``quantizer_dropout`` an example uses only the first ``n`` codebooks,
         ``n`` uniform in ``1..K``; every layer still sees (and learns from) every example's residual.
+        With ``rvq_straight_through: total`` the gradient of ``quantized`` reaches ``x`` exactly once
+        (identity), however many codebooks an example uses; with ``per_layer`` once per active codebook.
         """
         k_max = len(self.layers) if n_quantizers is None else min(n_quantizers, len(self.layers))
         n_q = torch.full((x.shape[0],), k_max, device=x.device)
@@ -221,6 +224,8 @@ class ResidualVectorQuantizer(nn.Module):
                 metrics[f"perplexity/{i}"] = stats.perplexity
                 metrics[f"used_codes/{i}"] = float(stats.used_codes)
                 metrics[f"expired_codes/{i}"] = float(stats.expired_codes)
+        if self.straight_through == "total" and torch.is_grad_enabled() and x.requires_grad:
+            quantized = x + (quantized - x).detach()
         commit_loss = torch.stack(losses).sum() * self.commitment_weight
         return QuantizedResult(quantized, torch.stack(codes, dim=1), commit_loss, n_q, metrics)
 
