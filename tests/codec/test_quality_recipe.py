@@ -50,16 +50,18 @@ def test_straight_through_mode_does_not_change_the_quantized_values() -> None:
     torch.testing.assert_close(outs[0], outs[1])
 
 
-def test_cpu_recipe_config_keeps_the_bundled_architecture() -> None:
-    """configs/codec/cpu_recipe.yaml changes training only: its codec has the bundled model's shapes."""
+def test_default_recipe_keeps_the_bundled_architecture() -> None:
+    """configs/codec/default.yaml differs from the bundled codec's recipe (bundled_v1.yaml) in training only: its
+    codec has the bundled model's shapes."""
     from pathlib import Path
 
     from soundgen.codec import CodecRunConfig, build_codec
     from soundgen.config import load_config
 
     root = Path(__file__).resolve().parents[2] / "configs" / "codec"
-    recipe = load_config(CodecRunConfig, root / "cpu_recipe.yaml")
-    default = load_config(CodecRunConfig, root / "default.yaml")
+    recipe = load_config(CodecRunConfig, root / "default.yaml")
+    default = load_config(CodecRunConfig, root / "bundled_v1.yaml")
+    assert default.model.rvq_straight_through == "per_layer" and default.train.weight_l1 == 1.0
     assert recipe.model.rvq_straight_through == "total" and recipe.train.weight_l1 == 0.1
     shapes = [{k: v.shape for k, v in build_codec(c.model).state_dict().items()} for c in (recipe, default)]
     assert shapes[0] == shapes[1]
