@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import torch
@@ -53,12 +53,21 @@ class LossResult:
     Attributes:
         loss: scalar mean cross-entropy over the valid positions of every codebook.
         ce: ``[K]`` cross-entropy per codebook.
-        accuracy: ``[K]`` top-1 accuracy per codebook.
+        lazy_accuracy: the ``[K]`` top-1 accuracy per codebook, or the function computing it (read
+            :attr:`accuracy`).
     """
 
     loss: torch.Tensor
     ce: torch.Tensor
-    accuracy: torch.Tensor
+    lazy_accuracy: torch.Tensor | Callable[[], torch.Tensor] = field(repr=False)
+
+    @property
+    def accuracy(self) -> torch.Tensor:
+        """``[K]`` top-1 accuracy per codebook, computed on first use (an argmax over every logit, which training
+        needs only on the steps it logs)."""
+        if not isinstance(self.lazy_accuracy, torch.Tensor):
+            self.lazy_accuracy = self.lazy_accuracy()
+        return self.lazy_accuracy
 
 
 @dataclass
@@ -189,6 +198,14 @@ class LMModel(nn.Module):
             ``[B, K, S, codebook_size]`` logits (float32).
         """
         b, k, s = tokens.shape
+        logits = self.heads(self._hidden(tokens, memory, state, offset)).view(b, s, k, self.cfg.codebook_size)
+        return logits.permute(0, 2, 1, 3).float()
+
+    def _hidden(
+        self, tokens: torch.Tensor, memory: Memory, state: DecodingState | None = None, offset: int = 0
+    ) -> torch.Tensor:
+        """The heads' input ``[B, S, D]`` (after the final norm) for ``tokens`` ``[B, K, S]``: see :meth:`forward`."""
+        s = tokens.shape[-1]
         x = self.embedding(tokens + self.offsets).sum(dim=1)  # [B, S, D]
         x = x + self._positions(offset, s, x)
         bias = self.memory_bias(memory)
@@ -196,8 +213,7 @@ class LMModel(nn.Module):
             x = block(x, memory.tokens, bias, state.layers[i] if state is not None else None, offset)
         if state is not None:
             state.length = offset + s
-        logits = self.heads(self.norm(x)).view(b, s, k, self.cfg.codebook_size)
-        return logits.permute(0, 2, 1, 3).float()
+        return self.norm(x)
 
     def memory_bias(self, memory: Memory) -> torch.Tensor:
         """The additive cross-attention mask ``[B, 1, 1, M]`` of ``memory``: 0 where visible, -inf where hidden.
@@ -320,16 +336,27 @@ class LMModel(nn.Module):
             :class:`LossResult`; positions holding the special token never count.
         """
         target = build_delay_pattern(codes, self.special)  # [B, K, S]
-        logits = self(shift_right(target, self.special), memory)  # [B, K, S, card]
+        hidden = self._hidden(shift_right(target, self.special), memory)  # [B, S, D]
+        k, card = self.cfg.n_codebooks, self.cfg.codebook_size
         valid = target != self.special
-        card = self.cfg.codebook_size
-        ce_all = F.cross_entropy(
-            logits.reshape(-1, card), target.clamp(max=card - 1).reshape(-1), reduction="none"
-        ).view_as(target)
-        weight = valid.float()
-        per_k = weight.sum(dim=(0, 2)).clamp(min=1.0)
-        ce = (ce_all * weight).sum(dim=(0, 2)) / per_k
-        correct = (logits.argmax(-1) == target).float() * weight
-        accuracy = correct.sum(dim=(0, 2)) / per_k
-        loss = (ce_all * weight).sum() / weight.sum().clamp(min=1.0)
-        return LossResult(loss, ce.detach(), accuracy.detach())
+        counts = valid.sum(dim=(0, 2))  # [K]
+        ignored = target.masked_fill(~valid, -100)
+        # One codebook at a time: the same products as the heads' single matmul, but every logits-sized tensor
+        # (logits, log-probabilities and their gradients) is [B, S, card], a quarter of [B, S, K * card], which the
+        # allocator recycles instead of mapping fresh pages each step. Hidden positions are ignored (no weights).
+        sums, scores = [], []
+        for q, weight in enumerate(self.heads.weight.view(k, card, -1).unbind(0)):
+            logits = F.linear(hidden, weight).float()  # [B, S, card]
+            sums.append(
+                F.cross_entropy(logits.view(-1, card), ignored[:, q].reshape(-1), ignore_index=-100, reduction="sum")
+            )
+            scores.append(logits.detach())
+        ce_sum = torch.stack(sums)  # [K]
+        ce = ce_sum.detach() / counts.clamp(min=1)
+        loss = ce_sum.sum() / counts.sum().clamp(min=1)
+
+        def accuracy() -> torch.Tensor:
+            predicted = torch.stack([x.argmax(-1) for x in scores], dim=1)  # [B, K, S]
+            return ((predicted == target) & valid).sum(dim=(0, 2)) / counts.clamp(min=1)
+
+        return LossResult(loss, ce, accuracy)
