@@ -80,10 +80,15 @@ def worker(args: argparse.Namespace) -> None:
     tts = build(args.worker, args.model, args.dtype)
     load_s = time.perf_counter() - t0
     tts.generate(GenerationRequest("warm up", duration=0.3, seed=0, cfg_coef=args.cfg))  # type: ignore[attr-defined]
-    stamps: list[float] = []
-    req = GenerationRequest("a heavy wooden door slams shut", duration=args.duration, seed=1, cfg_coef=args.cfg)
-    result = tts.generate(req, progress=lambda s, n: stamps.append(time.perf_counter()))  # type: ignore[attr-defined]
-    steps = len(stamps)
+    timed = []  # (elapsed, lm seconds per step, steps, duration) of each generation, in order
+    for i in range(args.generations if args.worker == "default" else 1):
+        stamps: list[float] = []
+        req = GenerationRequest("a heavy wooden door slams shut", duration=args.duration, seed=1 + i, cfg_coef=args.cfg)
+        result = tts.generate(req, progress=lambda s, n, at=stamps: at.append(time.perf_counter()))  # type: ignore[attr-defined,misc]
+        lm_step = (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1)
+        timed.append((result.elapsed, lm_step, len(stamps), result.duration))
+    walls = [t[0] for t in timed]
+    elapsed, lm_step, steps, duration = sorted(timed)[len(timed) // 2]  # the median generation
     lm = tts.lm  # type: ignore[attr-defined]
     import soundgen
 
@@ -95,12 +100,16 @@ def worker(args: argparse.Namespace) -> None:
         "parameters_m": round(sum(p.numel() for p in lm.parameters()) / 1e6, 2),
         "d_model": lm.cfg.d_model,
         "n_layers": lm.cfg.n_layers,
-        "duration_s": result.duration,
-        "wall_s": round(result.elapsed, 3),
-        "audio_s_per_wall_s": round(result.duration / result.elapsed, 3),
-        "ms_per_step": round(1000 * result.elapsed / max(1, steps), 2),
+        "duration_s": duration,
+        # the median of this process's generations (the model stays loaded, as in the service's model process)
+        "wall_s": round(elapsed, 3),
+        "audio_s_per_wall_s": round(duration / elapsed, 3),
+        # every generation's wall time in order; the first one after loading (a one-shot `soundgen generate`) apart
+        "walls_s": [round(w, 3) for w in walls],
+        "first_audio_s_per_wall_s": round(duration / walls[0], 3),
+        "ms_per_step": round(1000 * elapsed / max(1, steps), 2),
         # the decoding loop alone (no text encoder, no codec; the prefills of later windows included)
-        "lm_ms_per_step": round(1000 * (stamps[-1] - stamps[0]) / max(1, steps - 1), 2),
+        "lm_ms_per_step": round(1000 * lm_step, 2),
         "steps": steps,
         "step_matrices": step_matrices_kind(lm),
         "load_s": round(load_s, 2),
@@ -128,6 +137,8 @@ def run_one(
         dtype,
         "--code-label",
         "baseline" if src else "current",
+        "--generations",
+        str(args.generations),
     ]
     if args.model:
         cmd += ["--model", args.model]
@@ -164,6 +175,13 @@ def main() -> None:
     p.add_argument("--omp-wait-policy", default="PASSIVE", help="PASSIVE (as 'soundgen generate' sets) or ACTIVE")
     p.add_argument("--baseline-src", help="an older source tree (its src/ folder) to time the default LM with too")
     p.add_argument("--repeat", type=int, default=1, help="time the default LM (and the baseline) this many times")
+    p.add_argument(
+        "--generations",
+        type=int,
+        default=3,
+        help="generations timed in each process of the default LM, after a short warm-up (the median is reported, "
+        "and the first apart)",
+    )
     p.add_argument("--code-label", default="current", help=argparse.SUPPRESS)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
@@ -184,6 +202,9 @@ def main() -> None:
             pairs.append((baseline, next((r for r in these if r["dtype"] == "float32"), these[0])))
     peer = run_one("musicgen_small_size", args, args.peer_duration or args.duration, "float32")
     best = max(runs, key=lambda r: float(r["audio_s_per_wall_s"]))  # type: ignore[arg-type]
+    # the target is judged on the median float32 process (the default path), not on the best one
+    f32 = [float(r["audio_s_per_wall_s"]) for r in runs if r["dtype"] == "float32"] or [0.0]  # type: ignore[arg-type]
+    f32_rss = max((float(r["peak_rss_mb"]) for r in runs if r["dtype"] == "float32"), default=0.0)  # type: ignore[arg-type]
     ratios = [float(b["lm_ms_per_step"]) / float(c["lm_ms_per_step"]) for b, c in pairs]  # type: ignore[arg-type]
     baseline_report = {
         "runs": [b for b, _ in pairs],
@@ -201,7 +222,8 @@ def main() -> None:
         "baseline": baseline_report if args.baseline_src else None,
         "speedup_vs_peer": round(float(best["audio_s_per_wall_s"]) / float(peer["audio_s_per_wall_s"]), 2),  # type: ignore[arg-type]
         "targets": {"audio_s_per_wall_s": 5.0, "peak_rss_mb": 1024},
-        "meets_targets": float(best["audio_s_per_wall_s"]) >= 5.0 and float(best["peak_rss_mb"]) < 1024,  # type: ignore[arg-type]
+        "float32_median_audio_s_per_wall_s": round(statistics.median(f32), 3),
+        "meets_targets": statistics.median(f32) >= 5.0 and f32_rss < 1024,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
