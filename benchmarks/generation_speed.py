@@ -70,6 +70,17 @@ def step_matrices_kind(lm: object) -> str | None:
     return {"HalfPacked": "float16-packed", "ScriptObject": "int8"}.get(type(heads).__name__, type(heads).__name__)
 
 
+def fused_step_used(lm: object) -> bool | None:
+    """Whether the decoding steps ran as one TorchScript function (soundgen.lm.fused_step), or None for a source
+    tree without it."""
+    try:
+        from soundgen.lm import fused_step
+    except ImportError:
+        return None
+    fmt_ok = getattr(lm, "step_format", "float32") != "int8"
+    return bool(getattr(lm, "fused_steps", False)) and fmt_ok and fused_step.scripted() is not None
+
+
 def worker(args: argparse.Namespace) -> None:
     import torch
 
@@ -112,6 +123,7 @@ def worker(args: argparse.Namespace) -> None:
         "lm_ms_per_step": round(1000 * lm_step, 2),
         "steps": steps,
         "step_matrices": step_matrices_kind(lm),
+        "fused_step": fused_step_used(lm),
         "load_s": round(load_s, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }

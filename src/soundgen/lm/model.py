@@ -19,6 +19,7 @@ from torch import nn
 
 from soundgen.lm.conditioners import TextCondition
 from soundgen.lm.config import LMConfig
+from soundgen.lm.fused_step import FusedStep
 from soundgen.lm.patterns import build_delay_pattern, shift_right
 from soundgen.lm.transformer import (
     Block,
@@ -86,6 +87,8 @@ class StepPlan:
         norm: ``(weight, bias)`` of the final layer norm.
         heads: ``[D, K * codebook_size]`` output heads, transposed (a :data:`~soundgen.lm.transformer.StepMatrix`).
         memory: the cross-attention memory of batch B.
+        fused: the same step as one TorchScript function (:class:`~soundgen.lm.fused_step.FusedStep`), or None
+            where :meth:`LMModel.step` runs it op by op (int8 matrices, TorchScript off or unavailable).
     """
 
     blocks: list[StepWeights]
@@ -93,6 +96,7 @@ class StepPlan:
     norm: tuple[torch.Tensor, torch.Tensor]
     heads: StepMatrix
     memory: Memory
+    fused: FusedStep | None = None
 
 
 @dataclass
@@ -126,6 +130,9 @@ class LMModel(nn.Module):
     step_format: StepFormat
     """How :meth:`step_plan` holds the step path's matrices by default (:data:`~soundgen.lm.transformer.StepFormat`):
     ``"float32"``; set ``"int8"`` to opt in to the quantised decoding steps (prefills stay float32)."""
+    fused_steps: bool
+    """Whether :meth:`step_plan` compiles the step into one TorchScript function (the default: the same ops with less
+    overhead each, see :mod:`soundgen.lm.fused_step`). False keeps the op-by-op path."""
 
     def __init__(self, cfg: LMConfig, cond_dim: int) -> None:
         super().__init__()
@@ -142,6 +149,7 @@ class LMModel(nn.Module):
         self.heads = nn.Linear(d, k * card, bias=False)  # K heads of `card` logits, as one matmul
         self._position_table: torch.Tensor | None = None
         self.step_format = "float32"
+        self.fused_steps = True
         self.apply(self._init)
 
     @staticmethod
@@ -232,7 +240,8 @@ class LMModel(nn.Module):
         bias = self.memory_bias(memory)
         cross = [block.cross_attn.fold(memory.tokens, bias) for block in blocks]
         matrices = self.step_matrices(fmt)
-        return StepPlan(matrices.blocks, cross, norm, matrices.heads, memory)
+        fused = FusedStep.build(matrices.blocks, cross, norm, matrices.heads) if self.fused_steps else None
+        return StepPlan(matrices.blocks, cross, norm, matrices.heads, memory, fused)
 
     def step_matrices(self, fmt: StepFormat = "float32") -> StepMatrices:
         """The matrices of the step path in format ``fmt``, built once and kept while the weights stay the same.
@@ -295,6 +304,22 @@ class LMModel(nn.Module):
             ``[B, K, codebook_size]`` logits (float32); ``[B/2, K, codebook_size]`` with ``cfg_coef``.
         """
         b, k = tokens.shape
+        if plan.fused is not None:
+            position = self._positions(offset, 1, self.embedding.weight)
+            keys, values = [c.k for c in state.layers], [c.v for c in state.layers]
+            logits = plan.fused(
+                tokens,
+                self.embedding.weight,
+                self.offsets[..., 0],
+                position,
+                keys,
+                values,
+                offset,
+                cfg_coef,
+                self.cfg.codebook_size,
+            )
+            state.length = offset + 1
+            return logits
         x = self.embedding(tokens + self.offsets[..., 0]).sum(dim=1)  # [B, D]
         x = x + self._positions(offset, 1, x)
         for block, weights, cross, cache in zip(
