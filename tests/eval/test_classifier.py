@@ -116,3 +116,48 @@ def test_eval_generation_cli(
     assert ref["clips"] == 9 and ref["codebooks"] == tts.lm.cfg.n_codebooks
     assert 0.0 <= ref["codec_accuracy"] <= 1.0 and 0.0 <= ref["real_accuracy"] <= 1.0
     assert "through the model's codec" in md
+
+
+def test_codec_round_trips_keep_length_and_restore_the_codebooks() -> None:
+    from soundgen.eval.classifier import codec_round_trips
+    from soundgen.pipeline import TextToSound
+
+    codec = TextToSound.tiny_random(0).codec
+    before = codec.n_codebooks
+    rng = np.random.default_rng(0)
+    clips = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (3000, 8000, 123)]
+    out = codec_round_trips(codec, clips, 16000, [1, 2], seed=0)
+    again = codec_round_trips(codec, clips, 16000, [1, 2], seed=0)
+    assert [len(x) for x in out] == [3000, 8000, 123] and all(x.dtype == np.float32 for x in out)
+    assert all(np.array_equal(a, b) for a, b in zip(out, again, strict=True))  # seeded: the same round trips
+    assert not np.allclose(out[1], clips[1])  # an untrained codec changes the audio
+    assert codec.n_codebooks == before
+    short = codec_round_trips(codec, clips, 16000, [2], seed=0, max_seconds=0.25)
+    assert [len(x) for x in short] == [3000, 4000, 123]  # excerpts of long clips only
+
+
+def test_classifier_trained_through_a_codec_reports_both_accuracies(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from soundgen.codec.io import save_codec
+    from soundgen.pipeline import TextToSound
+
+    codec_dir = tmp_path / "codec"
+    save_codec(TextToSound.tiny_random(0).codec, codec_dir)  # type: ignore[arg-type]
+    out = tmp_path / "classifier"
+    tiny = ClassifierTrainConfig.tiny()
+    args = ["--epochs", str(tiny.epochs), "--segment", str(tiny.segment), "--batch-size", str(tiny.batch_size)]
+    base = ["eval", "train-classifier", "--data", str(dataset), "--out", str(out), "--min-clips", "1", *args]
+    assert main([*base, "--codec", str(codec_dir), "--codec-share", "1.5"]) != 0
+    assert "--codec-share must be between 0 and 1" in capsys.readouterr().err
+    assert not out.exists()
+    assert main([*base, "--codec", str(codec_dir)]) == 0
+    assert "through the codec" in capsys.readouterr().out
+    model, report = load_classifier(out)
+    from soundgen.codec.io import load_codec
+
+    assert report is not None and report.codec is not None and load_codec(codec_dir).model_hash[:12] in report.codec
+    assert report.codec_accuracy is not None and 0.0 <= report.codec_accuracy <= 1.0
+    assert report.accuracy > report.chance  # the clean clips are still learnt
+    assert main([*base[:4], "--out", str(tmp_path / "c2"), "--codec", str(tmp_path / "none")]) != 0
+    assert "Traceback" not in capsys.readouterr().err

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from soundgen.cli.overrides import add_override_options, collect_overrides
-from soundgen.errors import SoundgenError
+from soundgen.errors import InvalidRequestError, SoundgenError
 
 
 class LMArgumentError(SoundgenError):
@@ -110,6 +110,15 @@ def _register_eval(ev: Any) -> None:
     p.add_argument("--min-clips", type=int, default=5, help="categories with fewer training clips are left out (5)")
     p.add_argument("--batch-size", type=int, default=32, help="crops per step (default 32)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--codec",
+        metavar="DIR",
+        help="codec model directory: also train on each clip's round trip through it, so that the classifier judges "
+        "generated audio (which always comes out of a codec) by its content, not by the codec's artefacts",
+    )
+    p.add_argument(
+        "--codec-share", type=float, default=0.5, help="with --codec: share of crops taken from the round trips (0.5)"
+    )
     p.set_defaults(func=_train_classifier)
     p = ev.add_parser("generation", help="evaluate generation: prompt adherence, Frechet distance, speed, memory")
     p.add_argument("--model", type=Path, metavar="DIR", help="model directory (default: the bundled model)")
@@ -273,13 +282,22 @@ def _numbered(path: Path, count: int) -> list[Path]:
 def _train_classifier(args: argparse.Namespace) -> int:
     from soundgen.eval.classifier import ClassifierTrainConfig, train_classifier
 
+    if not 0.0 <= args.codec_share <= 1.0:
+        raise InvalidRequestError(f"--codec-share must be between 0 and 1, got {args.codec_share}")
     cfg = ClassifierTrainConfig(
-        epochs=args.epochs, segment=args.segment, batch_size=args.batch_size, min_clips=args.min_clips, seed=args.seed
+        epochs=args.epochs,
+        segment=args.segment,
+        batch_size=args.batch_size,
+        min_clips=args.min_clips,
+        seed=args.seed,
+        codec=str(args.codec) if args.codec else None,
+        codec_share=args.codec_share,
     )
     result = train_classifier(args.data, args.out, cfg)
+    through = "" if result.codec_accuracy is None else f", {result.codec_accuracy:.3f} through the codec"
     print(
         f"classifier of {len(result.labels)} categories written to {args.out}; held-out ({result.eval_split}) "
-        f"accuracy {result.accuracy:.3f} on {result.eval_clips} clips (chance {result.chance:.3f})"
+        f"accuracy {result.accuracy:.3f}{through} on {result.eval_clips} clips (chance {result.chance:.3f})"
     )
     return 0
 

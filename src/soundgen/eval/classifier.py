@@ -66,6 +66,12 @@ class ClassifierTrainConfig:
     min_clips: int = 5
     max_clips_per_label: int = 400
     seed: int = 0
+    codec: str | None = None
+    """A codec model directory: the classifier also trains on every training clip's round trip through it (see
+    :func:`codec_round_trips`), so that it judges generated audio, which always comes out of a codec, by its content
+    rather than by the codec's artefacts. None: clean clips only."""
+    codec_share: float = 0.5
+    """With ``codec``, the share of training crops taken from the round trips."""
 
     @classmethod
     def tiny(cls) -> ClassifierTrainConfig:
@@ -83,6 +89,11 @@ class ClassifierReport:
     eval_clips: int
     train_clips: int
     per_label: dict[str, float] = field(default_factory=dict)
+    codec: str | None = None
+    """The codec the classifier also trained through (its model id and hash), or None."""
+    codec_accuracy: float | None = None
+    """With ``codec``: accuracy on the same held-out clips after a round trip through it (at codebook counts drawn
+    as in training)."""
 
 
 class AudioClassifier(nn.Module):
@@ -269,10 +280,18 @@ def train_classifier(dataset_dir: str | Path, out_dir: str | Path, cfg: Classifi
         test_x, test_y = valid_x, valid_y
     if not test_x:
         raise ClassifierDataError(f"{dataset_dir} has no test or valid clips of {', '.join(labels)}: nothing held out")
-    model = _fit(model_cfg, cfg, train_x, train_y, valid_x, valid_y, rng)
+    coded: _Coded | None = None
+    if cfg.codec is not None:
+        coded = _Coded.load(cfg.codec, model_cfg.sample_rate, cfg.seed)
+        coded.train = coded.round_trips(train_x, "train", max_seconds=4 * cfg.segment)
+        coded.valid = coded.round_trips(valid_x, "valid")
+    model = _fit(model_cfg, cfg, train_x, train_y, valid_x, valid_y, rng, coded)
     accuracy, per_label = evaluate_classifier(model, test_x, test_y)
     chance = max(Counter(test_y).values()) / len(test_y)
     report = ClassifierReport(labels, accuracy, chance, eval_split, len(test_x), len(train_x), per_label)
+    if coded is not None:
+        report.codec = coded.name
+        report.codec_accuracy, _ = evaluate_classifier(model, coded.round_trips(test_x, eval_split), test_y)
     save_classifier(model, out_dir, report)
     return report
 
@@ -285,8 +304,12 @@ def _fit(
     valid_x: list[np.ndarray],
     valid_y: list[str],
     rng: np.random.Generator,
+    coded: _Coded | None = None,
 ) -> AudioClassifier:
-    """Train for ``cfg.epochs``; keep the epoch best on the validation clips (the last one when there are none)."""
+    """Train for ``cfg.epochs``; keep the epoch best on the validation clips (the last one when there are none).
+
+    With ``coded``, a share ``cfg.codec_share`` of the crops comes from the round trips of the same clips, and the
+    best epoch is the one best on the validation clips and their round trips together."""
     model = AudioClassifier(model_cfg)
     targets = torch.tensor([model_cfg.labels.index(y) for y in train_y])
     weights = torch.tensor([1.0 / n for n in np.bincount(targets.numpy(), minlength=len(model_cfg.labels))])
@@ -300,15 +323,97 @@ def _fit(
             idx = order[start : start + cfg.batch_size]
             if len(idx) < 2:
                 continue  # batch norm needs two examples
-            logits = model(_crop_batch(train_x, idx, size, rng))
+            if coded is None:
+                batch = _crop_batch(train_x, idx, size, rng)
+            else:  # per crop: the clip as it is or its round trip through the codec
+                through = rng.random(len(idx)) < cfg.codec_share
+                picked = [coded.train[i] if t else train_x[i] for i, t in zip(idx.tolist(), through, strict=True)]
+                batch = _crop_batch(picked, np.arange(len(picked)), size, rng)
+            logits = model(batch)
             loss = F.cross_entropy(logits, targets[idx], weight=weights.float() * len(weights) / weights.sum())
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         if valid_x:
             acc, _ = evaluate_classifier(model, valid_x, valid_y)
+            if coded is not None:
+                acc = (acc + evaluate_classifier(model, coded.valid, valid_y)[0]) / 2
             if acc >= best:
                 best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
     if best_state is not None:
         model.load_state_dict(best_state)
     return model.eval()
+
+
+class _Coded:
+    """Round trips of clips through a codec (classifier training with ``--codec``)."""
+
+    def __init__(self, codec: object, name: str, sample_rate: int, seed: int) -> None:
+        self.codec = codec
+        self.name = name
+        self.sample_rate = sample_rate
+        self.seed = seed
+        self.train: list[np.ndarray] = []
+        self.valid: list[np.ndarray] = []
+
+    @classmethod
+    def load(cls, model_dir: str, sample_rate: int, seed: int) -> _Coded:
+        from soundgen.codec.io import load_codec
+
+        codec = load_codec(model_dir)
+        return cls(codec, f"{codec.model_id} ({codec.model_hash[:12]})", sample_rate, seed)
+
+    def codebook_choices(self) -> list[int]:
+        """Codebook counts drawn per clip: every count from the codec's smallest bitrate to its largest."""
+        from soundgen.codec.model import Codec
+
+        assert isinstance(self.codec, Codec)
+        smallest = min(self.codec.config.codebooks_for_bitrate(kbps) for kbps in self.codec.config.bitrates)
+        return list(range(smallest, self.codec.config.n_codebooks + 1))
+
+    @torch.no_grad()
+    def round_trips(self, clips: list[np.ndarray], split: str, max_seconds: float = 0.0) -> list[np.ndarray]:
+        """Each clip (or an excerpt of ``max_seconds``) encoded and decoded at a codebook count drawn from
+        :meth:`codebook_choices` (seeded per split, so the same clips get the same round trips)."""
+        return codec_round_trips(
+            self.codec, clips, self.sample_rate, self.codebook_choices(), self.seed, split, max_seconds
+        )
+
+
+@torch.no_grad()
+def codec_round_trips(
+    codec: object,
+    clips: list[np.ndarray],
+    sample_rate: int,
+    choices: list[int],
+    seed: int,
+    desc: str = "clips",
+    max_seconds: float = 0.0,
+) -> list[np.ndarray]:
+    """``clips`` (mono at ``sample_rate``) after encoding and decoding with ``codec``, each at a number of codebooks
+    drawn from ``choices``; same rate, same lengths, or with ``max_seconds > 0`` an excerpt of at most that long from
+    a random place in longer clips (training crops need no more; a corpus of 30 s tracks would otherwise cost
+    minutes). The codec's codebook setting is restored afterwards."""
+    from soundgen.audio.io import resample
+    from soundgen.codec.model import Codec
+
+    assert isinstance(codec, Codec)
+    rng = np.random.default_rng([seed, sum(map(ord, desc))])
+    device = next(codec.parameters()).device
+    before = codec.n_codebooks
+    out = []
+    try:
+        for clip in progress(clips, desc=f"codec round trips ({desc})", unit="clip"):
+            codec.set_n_codebooks(int(rng.choice(choices)))
+            keep = int(max_seconds * sample_rate)
+            if 0 < keep < len(clip):
+                start = int(rng.integers(0, len(clip) - keep + 1))
+                clip = clip[start : start + keep]
+            wav = torch.from_numpy(resample(clip[None], sample_rate, codec.sample_rate).astype(np.float32))
+            decoded = codec.decode(codec.encode(wav[None].to(device)))[0, 0, : wav.shape[-1]].float().cpu().numpy()
+            back = resample(decoded[None], codec.sample_rate, sample_rate)[0]
+            back = np.pad(back, (0, max(0, len(clip) - len(back))))[: len(clip)]
+            out.append(back.astype(np.float32))
+    finally:
+        codec.set_n_codebooks(before)
+    return out
