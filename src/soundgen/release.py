@@ -344,6 +344,14 @@ def _eval_lines(inputs: ReleaseInputs) -> list[str]:
                 f"{report.get('chance', 0.0):.1%}).",
                 "",
             ]
+            if report.get("codec_accuracy") is not None:
+                lines[-1:-1] = [
+                    f"It trained on the training clips as they are and on their round trips through codec "
+                    f"{report['codec']}, and scores {report['codec_accuracy']:.1%} on the same held-out clips after a "
+                    "round trip through it: it judges "
+                    "generated audio, which always comes out of a codec, by its content rather than by the codec's "
+                    "artefacts."
+                ]
     for title, path, name in (
         ("Codec against Opus, MP3 and codec2", inputs.codec_eval, "codec_eval.md"),
         ("Text-to-sound generation", inputs.generation_eval, "report.md"),

@@ -38,9 +38,15 @@ def test_release_writes_a_card_whose_hashes_verify(exported: tuple[Path, Path], 
     evals.mkdir()
     (evals / "report.md").write_text("# Generation evaluation\n\n## Adherence\n\n| prompt | adherence |\n|---|---|\n")
     (tmp_path / "commands.txt").write_text("# comment\nsoundgen lm train --config x\n")
+    classifier = tmp_path / "classifier"
+    classifier.mkdir()
+    (classifier / "report.json").write_text(json.dumps(
+        {"labels": ["tone", "noise"], "accuracy": 0.8, "chance": 0.5, "eval_split": "test", "eval_clips": 10,
+         "codec": "soundgen-default (0123456789ab)", "codec_accuracy": 0.7}
+    ))
     out = tmp_path / "models" / "default"
     release_model(
-        ReleaseInputs(model, corpus_dir=corpus, lm_run=run, generation_eval=evals,
+        ReleaseInputs(model, corpus_dir=corpus, lm_run=run, generation_eval=evals, classifier=classifier,
                       commands=["soundgen lm train --config x"], limits=["It only knows tones."], hardware="a CPU",
                       training_notes=["Steps 0-2 were timed by hand."]),
         out,
@@ -48,7 +54,8 @@ def test_release_writes_a_card_whose_hashes_verify(exported: tuple[Path, Path], 
     card = (out / "MODEL_CARD.md").read_text()
     for expected in ("2026 The Tone Makers", "| tones-data | CC0 |", "It only knows tones.",
                      "soundgen lm train --config x", "#### Adherence", "LM: 4 steps; steps 0-4 took", "| LM |", "F16",
-                     "- Steps 0-2 were timed by hand.", "Hardware: a CPU."):
+                     "- Steps 0-2 were timed by hand.", "Hardware: a CPU.", "scores 80.0% on 10 held-out (test)",
+                     "round trips through codec soundgen-default (0123456789ab), and scores 70.0%"):
         assert expected in card, expected
     assert "Codec against Opus" in card and "Not run for this release." in card  # no codec eval given
     files = verify_model(out)

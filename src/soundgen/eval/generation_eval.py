@@ -87,6 +87,7 @@ class GenerationReport:
     classifier_labels: list[str] = field(default_factory=list)
     reference: dict[str, float | int] = field(default_factory=dict)
     note: str = FD_NOTE
+    classifier_codec: str | None = None  # the codec the classifier also trained through (train-classifier --codec)
 
 
 def read_prompts(path: str | Path) -> list[PromptSpec]:
@@ -229,6 +230,7 @@ def evaluate_generation(
         peak_rss_mb=peak_rss,
         peak_gpu_mb=peak_gpu,
         classifier_accuracy=creport.accuracy if creport else None,
+        classifier_codec=creport.codec if creport else None,
         classifier_chance=creport.chance if creport else None,
         classifier_labels=list(classifier.cfg.labels),
         reference=reference,
@@ -311,6 +313,8 @@ def markdown(r: GenerationReport) -> str:
         if r.classifier_accuracy is None
         else f"{r.classifier_accuracy:.3f} (chance {r.classifier_chance:.3f})"
     )
+    if r.classifier_codec:
+        acc += f"; trained on clean clips and their round trips through codec {r.classifier_codec}"
     unknown = sorted({p.category for p in r.prompts if p.adherence is None})
     lines = [
         f"# Generation evaluation: {r.model}",
