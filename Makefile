@@ -105,7 +105,8 @@ default-model-chain:
 	  --out $(DEFAULT_DIR)/lm-run --steps $(LM_STEPS)
 	$(SG) lm export $(DEFAULT_DIR)/lm-run --codec $(DEFAULT_DIR)/codec --out $(DEFAULT_DIR)/model --fp16 --force
 	test -f $(DEFAULT_DIR)/classifier/report.json || \
-	  $(SG) eval train-classifier --data $(DEFAULT_DIR)/corpus --out $(DEFAULT_DIR)/classifier --epochs 10
+	  $(SG) eval train-classifier --data $(DEFAULT_DIR)/corpus --out $(DEFAULT_DIR)/classifier --epochs 10 \
+	  --codec $(DEFAULT_DIR)/codec
 	$(SG) eval prompts --data $(DEFAULT_DIR)/corpus --classifier $(DEFAULT_DIR)/classifier \
 	  --out $(DEFAULT_DIR)/eval_prompts.jsonl
 	$(SG) eval codec --model $(DEFAULT_DIR)/codec --data $(DEFAULT_DIR)/corpus --bitrates 1.5,3,6,12 --max-clips 12 \
