@@ -100,3 +100,47 @@ def test_load_codec_errors(tmp_path: Path) -> None:
     (tmp_path / "m" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(CorruptFileError):
         load_codec(tmp_path / "m")
+
+
+def test_lr_decay_schedule() -> None:
+    from soundgen.codec.config import CodecTrainConfig
+
+    constant = CodecTrainConfig(lr=1e-3)
+    assert {constant.lr_at(s) for s in (0, 10, 10**6)} == {1e-3}
+    t = CodecTrainConfig(lr=1e-3, lr_decay_start=100, lr_decay_steps=50, lr_min_ratio=0.2)
+    assert t.lr_at(0) == t.lr_at(100) == 1e-3
+    assert t.lr_at(125) == pytest.approx(0.6e-3)  # halfway down the cosine
+    assert t.lr_at(150) == t.lr_at(10**6) == pytest.approx(0.2e-3)
+    values = [t.lr_at(s) for s in range(90, 160)]
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    for bad in ({"lr_decay_steps": 0}, {"lr_min_ratio": 1.5}, {"lr_decay_start": -1}):
+        with pytest.raises(ValueError):
+            CodecTrainConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_a_resumed_run_follows_a_decay_added_later() -> None:
+    torch.manual_seed(0)
+    cfg = CodecRunConfig.tiny()
+    cfg.train.discriminator = False
+    trainer = CodecTrainer(cfg, torch.device("cpu"))
+    wav = torch.randn(2, 1, 1024) * 0.1
+    for _ in range(2):
+        assert trainer.train_step(wav)["lr"] == cfg.train.lr
+    state = trainer.state_dict()  # a checkpoint of a constant-lr run
+
+    later = CodecRunConfig.tiny()
+    later.train.discriminator = False
+    later.train.lr_decay_start, later.train.lr_decay_steps, later.train.lr_min_ratio = 2, 2, 0.5
+    resumed = CodecTrainer(later, torch.device("cpu"))
+    resumed.load_state_dict(state)
+    seen = [resumed.train_step(wav)["lr"] for _ in range(3)]  # steps 2, 3, 4
+    assert seen == pytest.approx([later.train.lr, 0.75 * later.train.lr, 0.5 * later.train.lr])
+    assert all(g["lr"] == pytest.approx(seen[-1]) for g in (*resumed.opt_g.param_groups, *resumed.opt_d.param_groups))
+
+
+def test_train_cli_rejects_a_bad_lr_decay(
+    tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _train(tiny_dataset, tmp_path / "r", "--train.lr_min_ratio=2") == 2
+    err = capsys.readouterr().err
+    assert "lr_min_ratio" in err and "Traceback" not in err

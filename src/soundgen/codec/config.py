@@ -129,6 +129,11 @@ class CodecTrainConfig:
         batch_size: examples per step.
         segment_seconds: length of each training crop.
         lr: Adam learning rate (generator and discriminator).
+        lr_decay_start: step from which the learning rate decays (None: constant, as EnCodec trains). From there it
+            follows half a cosine from ``lr`` down to ``lr * lr_min_ratio`` over ``lr_decay_steps`` steps, then stays
+            there. It is a function of the step alone, so a run resumed with a decay added (or changed) follows it.
+        lr_decay_steps: length of the decay.
+        lr_min_ratio: where the decay ends, as a share of ``lr``.
         betas: Adam betas.
         grad_clip: gradient norm clip (0 = off).
         weight_l1: weight of the L1 waveform loss.
@@ -159,6 +164,9 @@ class CodecTrainConfig:
     batch_size: int = 8
     segment_seconds: float = 1.0
     lr: float = 3e-4
+    lr_decay_start: int | None = None
+    lr_decay_steps: int = 10_000
+    lr_min_ratio: float = 0.1
     betas: list[float] = field(default_factory=lambda: [0.5, 0.9])
     grad_clip: float = 1.0
     weight_l1: float = 0.1
@@ -182,6 +190,22 @@ class CodecTrainConfig:
     keep_checkpoints: int = 3
     valid_batches: int = 4
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.lr_decay_start is not None and self.lr_decay_start < 0:
+            raise ValueError(f"lr_decay_start={self.lr_decay_start} must be a step (>= 0) or null")
+        if self.lr_decay_steps < 1:
+            raise ValueError(f"lr_decay_steps={self.lr_decay_steps} must be at least 1")
+        if not 0.0 <= self.lr_min_ratio <= 1.0:
+            raise ValueError(f"lr_min_ratio={self.lr_min_ratio} must be between 0 and 1")
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of step ``step`` (see ``lr_decay_start``)."""
+        if self.lr_decay_start is None or step <= self.lr_decay_start:
+            return self.lr
+        done = min(1.0, (step - self.lr_decay_start) / max(1, self.lr_decay_steps))
+        low = self.lr * self.lr_min_ratio
+        return low + (self.lr - low) * 0.5 * (1.0 + math.cos(math.pi * done))
 
     @classmethod
     def tiny(cls) -> CodecTrainConfig:

@@ -112,6 +112,10 @@ class CodecTrainer:
             self.disc.zero_grad(set_to_none=True)  # generator losses must not train the discriminator
         if t.grad_clip > 0:
             out["grad_norm/total"] = float(torch.nn.utils.clip_grad_norm_(self.codec.parameters(), t.grad_clip))
+        lr = t.lr_at(self.step)
+        for group in (*self.opt_g.param_groups, *self.opt_d.param_groups):
+            group["lr"] = lr  # a function of the step: a resumed run follows today's schedule, not the checkpoint's
+        out["lr"] = lr
         self.opt_g.step()
         if use_disc:
             out["loss/disc"] = self._disc_step(wav, recon.detach())
