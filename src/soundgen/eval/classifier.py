@@ -12,6 +12,7 @@ import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,6 +23,9 @@ from soundgen.config import config_from_dict
 from soundgen.errors import CorruptFileError, ModelNotFoundError, SoundgenError
 from soundgen.eval.metrics import mel_filterbank
 from soundgen.utils import atomic_path, atomic_write, progress
+
+if TYPE_CHECKING:
+    from soundgen.codec.model import Codec
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +352,7 @@ def _fit(
 class _Coded:
     """Round trips of clips through a codec (classifier training with ``--codec``)."""
 
-    def __init__(self, codec: object, name: str, sample_rate: int, seed: int) -> None:
+    def __init__(self, codec: Codec, name: str, sample_rate: int, seed: int) -> None:
         self.codec = codec
         self.name = name
         self.sample_rate = sample_rate
@@ -365,9 +369,6 @@ class _Coded:
 
     def codebook_choices(self) -> list[int]:
         """Codebook counts drawn per clip: every count from the codec's smallest bitrate to its largest."""
-        from soundgen.codec.model import Codec
-
-        assert isinstance(self.codec, Codec)
         smallest = min(self.codec.config.codebooks_for_bitrate(kbps) for kbps in self.codec.config.bitrates)
         return list(range(smallest, self.codec.config.n_codebooks + 1))
 
@@ -382,7 +383,7 @@ class _Coded:
 
 @torch.no_grad()
 def codec_round_trips(
-    codec: object,
+    codec: Codec,
     clips: list[np.ndarray],
     sample_rate: int,
     choices: list[int],
@@ -395,9 +396,7 @@ def codec_round_trips(
     a random place in longer clips (training crops need no more; a corpus of 30 s tracks would otherwise cost
     minutes). The codec's codebook setting is restored afterwards."""
     from soundgen.audio.io import resample
-    from soundgen.codec.model import Codec
 
-    assert isinstance(codec, Codec)
     rng = np.random.default_rng([seed, sum(map(ord, desc))])
     device = next(codec.parameters()).device
     before = codec.n_codebooks
@@ -410,7 +409,7 @@ def codec_round_trips(
                 start = int(rng.integers(0, len(clip) - keep + 1))
                 clip = clip[start : start + keep]
             wav = torch.from_numpy(resample(clip[None], sample_rate, codec.sample_rate).astype(np.float32))
-            decoded = codec.decode(codec.encode(wav[None].to(device)))[0, 0, : wav.shape[-1]].float().cpu().numpy()
+            decoded = codec.decode(codec.encode(wav[None].to(device)))[0].mean(0)[: wav.shape[-1]].float().cpu().numpy()
             back = resample(decoded[None], codec.sample_rate, sample_rate)[0]
             back = np.pad(back, (0, max(0, len(clip) - len(back))))[: len(clip)]
             out.append(back.astype(np.float32))

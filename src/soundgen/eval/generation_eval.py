@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from soundgen.errors import InvalidRequestError, SoundgenError
-from soundgen.eval.classifier import AudioClassifier, load_classifier, load_split
+from soundgen.eval.classifier import AudioClassifier, codec_round_trips, load_classifier, load_split
 from soundgen.utils import atomic_write, progress
 
 FD_NOTE = (
@@ -245,26 +245,16 @@ def codec_reference(
 ) -> dict[str, float | int]:
     """The classifier's accuracy on held-out real clips as they are and after a round trip through the model's
     codec at the LM's codebooks: the second is about the most adherence can show while the codec is what it is."""
-    from soundgen.audio.io import resample
-
     rng = np.random.default_rng(cfg.seed + 1)
     labels = classifier.cfg.labels
     rate = classifier.cfg.sample_rate
     clips, truth = load_split(dataset_dir, cfg.split, labels, rate, per_label, rng)
-    codec = tts.codec
-    k_before = codec.n_codebooks
-    codec.set_n_codebooks(tts.lm.cfg.n_codebooks)
+    k = int(tts.lm.cfg.n_codebooks)
+    coded = codec_round_trips(tts.codec, clips, rate, [k], cfg.seed, "reference")
     hits = {"real": 0, "codec": 0}
-    try:
-        for clip, label in zip(clips, truth, strict=True):
-            wav = torch.from_numpy(resample(clip[None], rate, tts.sample_rate).astype(np.float32))[None]
-            wav = wav.to(next(codec.parameters()).device)
-            coded = codec.decode(codec.encode(wav))[0].mean(0).float().cpu().numpy()[: wav.shape[-1]]
-            coded = resample(coded[None], tts.sample_rate, rate)[0]
-            for name, audio in (("real", clip), ("codec", coded)):
-                hits[name] += labels[int(np.argmax(classifier.analyse(audio)[0]))] == label
-    finally:
-        codec.set_n_codebooks(k_before)
+    for clip, through, label in zip(clips, coded, truth, strict=True):
+        for name, audio in (("real", clip), ("codec", through)):
+            hits[name] += labels[int(np.argmax(classifier.analyse(audio)[0]))] == label
     n = max(1, len(clips))
     return {"clips": len(clips), "codebooks": int(tts.lm.cfg.n_codebooks), "real_accuracy": hits["real"] / n,
             "codec_accuracy": hits["codec"] / n}
