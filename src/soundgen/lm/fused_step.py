@@ -31,7 +31,7 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -180,10 +180,10 @@ class FusedStep:
             vectors += [w.ff_in_bias, w.ff_out_bias]
         flat.append(_flat(heads))
         vectors += list(norm)
+        pairs = [f for f in flat if f is not None]
         one_shape = len({w.n_heads for w in blocks}) == 1 and len({c.n_heads for c in cross}) == 1
-        if any(f is None for f in flat) or not one_shape:
+        if len(pairs) < len(flat) or not one_shape:
             return None
-        pairs: list[Any] = flat
         return cls(
             [p[0] for p in pairs],
             [p[1] for p in pairs],
