@@ -71,14 +71,13 @@ def step_matrices_kind(lm: object) -> str | None:
 
 
 def fused_step_used(lm: object) -> bool | None:
-    """Whether the decoding steps ran as one TorchScript function (soundgen.lm.fused_step), or None for a source
-    tree without it."""
-    try:
-        from soundgen.lm import fused_step
-    except ImportError:
-        return None
-    fmt_ok = getattr(lm, "step_format", "float32") != "int8"
-    return bool(getattr(lm, "fused_steps", False)) and fmt_ok and fused_step.scripted() is not None
+    """Whether :meth:`~soundgen.lm.model.LMModel.step_plan` gives this model its TorchScript step
+    (soundgen.lm.fused_step), or None for a source tree without it."""
+    import torch
+
+    with torch.inference_mode():
+        plan = lm.step_plan(lm.null_memory(1))  # type: ignore[attr-defined]
+    return plan.fused is not None if hasattr(plan, "fused") else None
 
 
 def worker(args: argparse.Namespace) -> None:

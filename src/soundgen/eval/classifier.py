@@ -284,18 +284,24 @@ def train_classifier(dataset_dir: str | Path, out_dir: str | Path, cfg: Classifi
         test_x, test_y = valid_x, valid_y
     if not test_x:
         raise ClassifierDataError(f"{dataset_dir} has no test or valid clips of {', '.join(labels)}: nothing held out")
-    coded: _Coded | None = None
+    coded: tuple[list[np.ndarray], list[np.ndarray]] | None = None
     if cfg.codec is not None:
-        coded = _Coded.load(cfg.codec, model_cfg.sample_rate, cfg.seed)
-        coded.train = coded.round_trips(train_x, "train", max_seconds=4 * cfg.segment)
-        coded.valid = coded.round_trips(valid_x, "valid")
+        from soundgen.codec.io import load_codec
+
+        codec = load_codec(cfg.codec)
+        choices = codebook_range(codec)
+
+        def trips(clips: list[np.ndarray], split: str, max_seconds: float = 0.0) -> list[np.ndarray]:
+            return codec_round_trips(codec, clips, model_cfg.sample_rate, choices, cfg.seed, split, max_seconds)
+
+        coded = trips(train_x, "train", max_seconds=4 * cfg.segment), trips(valid_x, "valid")
     model = _fit(model_cfg, cfg, train_x, train_y, valid_x, valid_y, rng, coded)
     accuracy, per_label = evaluate_classifier(model, test_x, test_y)
     chance = max(Counter(test_y).values()) / len(test_y)
     report = ClassifierReport(labels, accuracy, chance, eval_split, len(test_x), len(train_x), per_label)
-    if coded is not None:
-        report.codec = coded.name
-        report.codec_accuracy, _ = evaluate_classifier(model, coded.round_trips(test_x, eval_split), test_y)
+    if cfg.codec is not None:
+        report.codec = f"{codec.model_id} ({codec.model_hash[:12]})"
+        report.codec_accuracy, _ = evaluate_classifier(model, trips(test_x, eval_split), test_y)
     save_classifier(model, out_dir, report)
     return report
 
@@ -308,12 +314,13 @@ def _fit(
     valid_x: list[np.ndarray],
     valid_y: list[str],
     rng: np.random.Generator,
-    coded: _Coded | None = None,
+    coded: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
 ) -> AudioClassifier:
     """Train for ``cfg.epochs``; keep the epoch best on the validation clips (the last one when there are none).
 
-    With ``coded``, a share ``cfg.codec_share`` of the crops comes from the round trips of the same clips, and the
-    best epoch is the one best on the validation clips and their round trips together."""
+    With ``coded`` (the round trips of the training and validation clips), a share ``cfg.codec_share`` of the crops
+    comes from the round trips, and the best epoch is the one best on the validation clips and their round trips
+    together."""
     model = AudioClassifier(model_cfg)
     targets = torch.tensor([model_cfg.labels.index(y) for y in train_y])
     weights = torch.tensor([1.0 / n for n in np.bincount(targets.numpy(), minlength=len(model_cfg.labels))])
@@ -331,7 +338,7 @@ def _fit(
                 batch = _crop_batch(train_x, idx, size, rng)
             else:  # per crop: the clip as it is or its round trip through the codec
                 through = rng.random(len(idx)) < cfg.codec_share
-                picked = [coded.train[i] if t else train_x[i] for i, t in zip(idx.tolist(), through, strict=True)]
+                picked = [coded[0][i] if t else train_x[i] for i, t in zip(idx.tolist(), through, strict=True)]
                 batch = _crop_batch(picked, np.arange(len(picked)), size, rng)
             logits = model(batch)
             loss = F.cross_entropy(logits, targets[idx], weight=weights.float() * len(weights) / weights.sum())
@@ -341,7 +348,7 @@ def _fit(
         if valid_x:
             acc, _ = evaluate_classifier(model, valid_x, valid_y)
             if coded is not None:
-                acc = (acc + evaluate_classifier(model, coded.valid, valid_y)[0]) / 2
+                acc = (acc + evaluate_classifier(model, coded[1], valid_y)[0]) / 2
             if acc >= best:
                 best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
     if best_state is not None:
@@ -349,36 +356,10 @@ def _fit(
     return model.eval()
 
 
-class _Coded:
-    """Round trips of clips through a codec (classifier training with ``--codec``)."""
-
-    def __init__(self, codec: Codec, name: str, sample_rate: int, seed: int) -> None:
-        self.codec = codec
-        self.name = name
-        self.sample_rate = sample_rate
-        self.seed = seed
-        self.train: list[np.ndarray] = []
-        self.valid: list[np.ndarray] = []
-
-    @classmethod
-    def load(cls, model_dir: str, sample_rate: int, seed: int) -> _Coded:
-        from soundgen.codec.io import load_codec
-
-        codec = load_codec(model_dir)
-        return cls(codec, f"{codec.model_id} ({codec.model_hash[:12]})", sample_rate, seed)
-
-    def codebook_choices(self) -> list[int]:
-        """Codebook counts drawn per clip: every count from the codec's smallest bitrate to its largest."""
-        smallest = min(self.codec.config.codebooks_for_bitrate(kbps) for kbps in self.codec.config.bitrates)
-        return list(range(smallest, self.codec.config.n_codebooks + 1))
-
-    @torch.no_grad()
-    def round_trips(self, clips: list[np.ndarray], split: str, max_seconds: float = 0.0) -> list[np.ndarray]:
-        """Each clip (or an excerpt of ``max_seconds``) encoded and decoded at a codebook count drawn from
-        :meth:`codebook_choices` (seeded per split, so the same clips get the same round trips)."""
-        return codec_round_trips(
-            self.codec, clips, self.sample_rate, self.codebook_choices(), self.seed, split, max_seconds
-        )
+def codebook_range(codec: Codec) -> list[int]:
+    """Every codebook count from the codec's smallest bitrate to all its codebooks (the round trips draw from it)."""
+    smallest = min(codec.config.codebooks_for_bitrate(kbps) for kbps in codec.config.bitrates)
+    return list(range(smallest, codec.config.n_codebooks + 1))
 
 
 @torch.no_grad()

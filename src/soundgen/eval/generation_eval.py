@@ -256,8 +256,7 @@ def codec_reference(
         for name, audio in (("real", clip), ("codec", through)):
             hits[name] += labels[int(np.argmax(classifier.analyse(audio)[0]))] == label
     n = max(1, len(clips))
-    return {"clips": len(clips), "codebooks": int(tts.lm.cfg.n_codebooks), "real_accuracy": hits["real"] / n,
-            "codec_accuracy": hits["codec"] / n}
+    return {"clips": len(clips), "codebooks": k, "real_accuracy": hits["real"] / n, "codec_accuracy": hits["codec"] / n}
 
 
 def judged_audio(audio: np.ndarray, sample_rate: int, rate: int) -> np.ndarray:
