@@ -8,8 +8,6 @@ on-disk form is described in ``docs/data.md`` and :mod:`soundgen.data.manifest`.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -19,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from soundgen.data.build_lock import dataset_lock
 from soundgen.data.build_pool import execute_pool, start_method
 from soundgen.data.build_worker import (
     STABLE_REASONS,
@@ -198,7 +197,7 @@ def build_dataset(
     table = load_metadata(captions) if captions is not None else None
     items, broken = scan_sources([Path(s) for s in sources], exclude=out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out_dir):
+    with dataset_lock(out_dir):
         results, processed = _run_items(items, cfg.process_settings(), out_dir, cfg.workers)
         resolver = CaptionResolver(table)
         infos = {item.source_file: resolver.resolve(item) for item in items}
@@ -355,27 +354,10 @@ def _assign(
                     sample_rate=cfg.sample_rate, caption=info.caption or "", tags=list(info.tags or []),
                     category=info.category or "other", source=info.source or item.source,
                     source_file=source_file, licence=info.licence or "unknown", split=split,
+                    captions=list(info.captions or []),
                 )
             )
     return clips, duplicates
-
-
-@contextlib.contextmanager
-def _exclusive(out_dir: Path) -> Iterator[None]:
-    """Hold ``out/.cache/lock`` for the build, so two builds never write one dataset at once."""
-    path = out_dir / ".cache" / "lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            raise DataSourceError(
-                f"another 'soundgen data build' is writing {out_dir}; wait for it to finish or pick another --out"
-            ) from e
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _collect_garbage(out_dir: Path, keep: set[str]) -> None:
