@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -93,17 +91,6 @@ def test_default_model_dir_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: ob
     monkeypatch.setenv("SOUNDGEN_MODEL", str(tmp_path))
     with pytest.raises(ModelNotFoundError, match="no model is installed"):
         default_model_dir()
-
-
-def test_example_prompts_file_is_validated(tmp_path: Path) -> None:
-    from soundgen.pipeline import read_example_prompts
-
-    assert read_example_prompts(tmp_path) is None
-    (tmp_path / "prompts.json").write_text('{"example_prompts": ["a steady tone", "rain"]}')
-    assert read_example_prompts(tmp_path) == ["a steady tone", "rain"]
-    for bad in ("not json", '{"example_prompts": [1, 2]}', '["a"]', '{"example_prompts": [" "]}'):
-        (tmp_path / "prompts.json").write_text(bad)
-        assert read_example_prompts(tmp_path) is None
 
 
 def test_limit_peak_scales_overshoot_and_keeps_quiet_audio() -> None:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -129,23 +128,6 @@ def limit_peak(audio: np.ndarray, ceiling: float = 0.98) -> np.ndarray:
     audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     return audio * np.float32(ceiling / peak) if peak > ceiling else audio
-
-
-EXAMPLE_PROMPTS_FILE = "prompts.json"
-
-
-def read_example_prompts(model_dir: str | Path) -> list[str] | None:
-    """Example prompts a model directory suggests (``prompts.json``, written by ``soundgen lm export`` from the
-    training captions), or ``None`` when it has none or the file is unreadable."""
-    path = Path(model_dir) / EXAMPLE_PROMPTS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    prompts = data.get("example_prompts") if isinstance(data, dict) else None
-    if not isinstance(prompts, list) or not all(isinstance(p, str) and p.strip() for p in prompts):
-        return None
-    return prompts or None
 
 
 class TextToSound:

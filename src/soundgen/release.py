@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from soundgen.errors import CorruptFileError, ModelNotFoundError, SoundgenError
+from soundgen.model_files import read_example_prompts
 from soundgen.utils import sha256_file, swap_into_place
 
 CARD = "MODEL_CARD.md"
@@ -247,8 +248,7 @@ def model_card(inputs: ReleaseInputs, model_dir: Path) -> str:
     lm_m, lm_dtype = _params(model_dir, "lm")
     rows = file_hashes(model_dir)
     total = sum(size for _, size, _ in rows)
-    prompts = _read_json(model_dir / "prompts.json").get("example_prompts", []) if (
-        model_dir / "prompts.json").is_file() else []
+    prompts = read_example_prompts(model_dir) or []
     sr = codec.get("sample_rate", "?")
     text = lm.get("text", {}).get("kind", lm_cfg.get("text_encoder", "?"))
     encoder = (

@@ -10,8 +10,8 @@ import pytest
 
 from soundgen.cli.main import main
 from soundgen.lm.config import LMRunConfig
-from soundgen.lm.export import export_model
 from soundgen.release import ReleaseError, ReleaseInputs, VerifyError, card_hashes, release_model, verify_model
+from soundgen.train.export import export_model
 from soundgen.train.lm import train_lm
 
 

@@ -12,9 +12,10 @@ import torch
 from soundgen.codec.io import load_codec
 from soundgen.errors import ConfigError
 from soundgen.lm.config import LMRunConfig
-from soundgen.lm.export import ExportError, export_model, load_run
 from soundgen.lm.io import load_lm
-from soundgen.pipeline import GenerationRequest, TextToSound, read_example_prompts
+from soundgen.model_files import read_example_prompts
+from soundgen.pipeline import GenerationRequest, TextToSound
+from soundgen.train.export import ExportError, export_model, load_run
 from soundgen.train.lm import train_lm
 
 

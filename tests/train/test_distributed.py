@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import torch
 
-from soundgen.train import distributed
+from soundgen import distributed
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

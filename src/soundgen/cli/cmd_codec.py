@@ -75,7 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         raise SoundgenError(f"dataset directory {args.data} does not exist; build one with 'soundgen data build'")
     result = train_codec(cfg, args.data, args.out, steps=args.steps)
-    from soundgen.train.distributed import is_main
+    from soundgen.distributed import is_main
 
     if not is_main():  # under torchrun, rank 0 alone reports
         return 0

@@ -195,7 +195,7 @@ def _train(args: argparse.Namespace) -> int:
 
         codec = load_codec(_codec_dir(args.codec))
     result = train_lm(cfg, args.tokens, args.out, codec)
-    from soundgen.train.distributed import is_main
+    from soundgen.distributed import is_main
 
     if not is_main():  # under torchrun, rank 0 alone reports
         return 0
@@ -210,7 +210,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from soundgen.lm.export import export_model
+    from soundgen.train.export import export_model
 
     result = export_model(args.run_dir, _codec_dir(args.codec), args.out, force=args.force, fp16=args.fp16)
     print(f"exported step {result.step} to {result.out_dir}")

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from soundgen.eval.metrics import mel_filterbank
+from soundgen.audio.spectral import mel_filterbank
 
 
 class MultiScaleMelLoss(nn.Module):

@@ -3,7 +3,7 @@
 Each layer quantizes the residual the layers before it left. Codebooks are not trained by gradients but by
 exponential moving averages of the vectors assigned to each code (VQ-VAE-2 / SoundStream). All changes to
 codebook state go through :meth:`VectorQuantizer.init_codebook` and :meth:`VectorQuantizer.update_codebook`.
-When a process group is initialised (``torchrun``, see :mod:`soundgen.train.distributed`) they sum the
+When a process group is initialised (``torchrun``, see :mod:`soundgen.distributed`) they sum the
 statistics over ranks before the update and take whatever is chosen at random (k-means initialisation,
 replacements of dead codes) from rank 0, so every rank keeps identical codebooks under DDP.
 """
@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from soundgen import distributed
 from soundgen.codec.config import CodecConfig
-from soundgen.train import distributed
 
 
 def kmeans(x: torch.Tensor, k: int, iters: int) -> tuple[torch.Tensor, torch.Tensor]:

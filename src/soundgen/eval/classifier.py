@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from soundgen.audio.spectral import mel_filterbank
 from soundgen.config import config_from_dict
 from soundgen.errors import CorruptFileError, ModelNotFoundError, SoundgenError
-from soundgen.eval.metrics import mel_filterbank
 from soundgen.utils import atomic_path, atomic_write, progress
 
 if TYPE_CHECKING:

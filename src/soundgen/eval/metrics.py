@@ -1,5 +1,7 @@
 """Audio quality metrics in pure torch: mel distance, multi-resolution STFT distance, SI-SDR.
 
+Their mel filterbank and STFT come from :mod:`soundgen.audio.spectral`, which the codec's training loss shares.
+
 All functions take a reference and an estimate of the same shape ``[..., T]`` (any leading dimensions,
 float, same sample rate) and return a Python float averaged over the leading dimensions. Lower is better
 for the distances, higher for SI-SDR.
@@ -13,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from soundgen.audio.spectral import mel_filterbank, stft_magnitude
+
 
 def _as_tensor(x: torch.Tensor | np.ndarray) -> torch.Tensor:
     t = torch.as_tensor(x)
@@ -25,39 +29,6 @@ def _match(ref: torch.Tensor | np.ndarray, est: torch.Tensor | np.ndarray) -> tu
     if r.shape[:-1] != e.shape[:-1]:
         raise ValueError(f"reference {list(r.shape)} and estimate {list(e.shape)} differ in leading dims")
     return r[..., :n], e[..., :n]
-
-
-def hz_to_mel(f: torch.Tensor) -> torch.Tensor:
-    """HTK mel scale."""
-    return 2595.0 * torch.log10(1.0 + f / 700.0)
-
-
-def mel_filterbank(
-    sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None
-) -> torch.Tensor:
-    """Triangular mel filters ``[n_mels, n_fft // 2 + 1]`` (HTK scale, area-normalised like Slaney)."""
-    f_max = f_max or sample_rate / 2
-    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)
-    mels = torch.linspace(float(hz_to_mel(torch.tensor(f_min))), float(hz_to_mel(torch.tensor(f_max))), n_mels + 2)
-    hz = 700.0 * (10 ** (mels / 2595.0) - 1.0)
-    lower, center, upper = hz[:-2, None], hz[1:-1, None], hz[2:, None]
-    up = (freqs[None] - lower) / (center - lower).clamp(min=1e-5)
-    down = (upper - freqs[None]) / (upper - center).clamp(min=1e-5)
-    fb = torch.clamp(torch.minimum(up, down), min=0.0)
-    return fb * (2.0 / (upper - lower).clamp(min=1e-5))
-
-
-def stft_magnitude(x: torch.Tensor, n_fft: int, hop: int | None = None) -> torch.Tensor:
-    """Magnitude STFT ``[..., T] -> [..., n_fft // 2 + 1, frames]`` with a Hann window."""
-    hop = hop or n_fft // 4
-    lead = x.shape[:-1]
-    flat = x.reshape(-1, x.shape[-1])
-    if flat.shape[-1] < n_fft:
-        flat = torch.nn.functional.pad(flat, (0, n_fft - flat.shape[-1]))
-    window = torch.hann_window(n_fft, device=x.device, dtype=flat.dtype)
-    spec = torch.stft(flat, n_fft, hop, window=window, return_complex=True, center=True)
-    mag = spec.abs()
-    return mag.reshape(*lead, *mag.shape[-2:])
 
 
 def mel_distance(

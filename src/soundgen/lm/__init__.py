@@ -2,6 +2,7 @@
 
 ``config`` (LMConfig, LMRunConfig), ``patterns`` (the delay pattern), ``transformer`` (blocks, KV cache),
 ``model`` (LMModel), ``conditioners`` (MiniLM and hashed text encoders), ``sampling`` (top-k/top-p/CFG),
-``generate`` (the decoding loop), ``io`` (``lm/`` directories) and ``export`` (run -> model directory).
+``generate`` (the decoding loop) and ``io`` (``lm/`` directories). A run becomes a model directory in
+:mod:`soundgen.train.export`.
 Generation for users goes through :class:`soundgen.pipeline.TextToSound`.
 """

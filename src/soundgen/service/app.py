@@ -51,7 +51,8 @@ class Service:
         """The served model's own example prompts (``prompts.json`` of its directory), if it has them."""
         if self.settings.tiny_random_model:
             return None
-        from soundgen.pipeline import default_model_dir, read_example_prompts
+        from soundgen.model_files import read_example_prompts
+        from soundgen.pipeline import default_model_dir
 
         try:
             model_dir = self.settings.model_dir or default_model_dir()

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from soundgen.audio.spectral import spectrogram_image
+
 BACKGROUND = np.array([15, 23, 42], dtype=np.float32)  # slate-900: reads well in light and dark pages
 WAVE = np.array([56, 189, 248], dtype=np.float32)  # sky-400
 # Anchor colours of a magma-like map, from silence to loud.
@@ -68,22 +70,9 @@ def _waveform(mono: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _spectrogram(mono: np.ndarray, sample_rate: int, width: int, height: int) -> np.ndarray:
-    """Log-magnitude STFT (low frequencies at the bottom), coloured: ``[height, width, 3]`` float."""
-    n_fft = 512 if sample_rate >= 16000 else 256
-    # Without its DC offset: a constant carries nothing audible and would smear bright edges at the ends.
-    padded = np.pad(mono - mono.mean(), (n_fft // 2, n_fft // 2))
-    if padded.size < n_fft:
-        padded = np.pad(padded, (0, n_fft - padded.size))
-    starts = np.linspace(0, padded.size - n_fft, width).astype(np.int64)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[starts] * np.hanning(n_fft)  # [W, n_fft]
-    mag = np.abs(np.fft.rfft(frames, axis=1)).T.astype(np.float32)  # [F, W]
-    db = 20 * np.log10(mag + 1e-8)
-    level = np.clip((db - (db.max() - 80.0)) / 80.0, 0.0, 1.0)
-    # Resample the frequency axis to the picture height (linear), low frequencies at the bottom.
-    pos = np.linspace(0, level.shape[0] - 1, height)
-    i0 = np.minimum(np.floor(pos).astype(np.int64), level.shape[0] - 2)
-    w = (pos - i0).astype(np.float32)[:, None]
-    level = (level[i0] * (1 - w) + level[i0 + 1] * w)[::-1]  # [H, W]
+    """The spectrogram picture (:func:`~soundgen.audio.spectral.spectrogram_image`), coloured: ``[height, width, 3]``
+    float."""
+    level = spectrogram_image(mono, 512 if sample_rate >= 16000 else 256, width=width, height=height)
     result: np.ndarray = _LUT[np.round(level * 255).astype(np.uint8)]
     return result
 

@@ -4,7 +4,7 @@ EnCodec's loss balancer, resumable runs, TensorBoard logging and validation metr
 ``train_codec(cfg, data_dir, run_dir)`` is what ``soundgen codec train`` runs; :class:`CodecTrainer` holds the
 models and optimisers and does one step at a time (tests drive it directly on a fixed batch).
 
-Under ``torchrun`` (see :mod:`soundgen.train.distributed`) the codec and the discriminator train in
+Under ``torchrun`` (see :mod:`soundgen.distributed`) the codec and the discriminator train in
 DistributedDataParallel: each rank draws its own batches, gradients and codebook statistics are averaged over
 ranks, and rank 0 alone validates, logs and writes checkpoints.
 """
@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from soundgen import distributed
+from soundgen.audio.spectral import spectrogram_image
 from soundgen.codec.balancer import Balancer
 from soundgen.codec.config import CodecRunConfig
 from soundgen.codec.discriminators import MultiScaleSTFTDiscriminator
@@ -38,8 +39,7 @@ from soundgen.codec.losses import (
 from soundgen.codec.model import Codec, build_codec
 from soundgen.config import config_from_dict
 from soundgen.errors import ConfigError, CorruptFileError, ModelNotFoundError, SoundgenError
-from soundgen.eval.metrics import mel_distance, si_sdr, stft_distance, stft_magnitude
-from soundgen.train import distributed
+from soundgen.eval.metrics import mel_distance, si_sdr, stft_distance
 from soundgen.train.common import RunDir, ScalarLogger, autocast, pick_device, seed_everything
 from soundgen.utils import progress
 
@@ -199,13 +199,6 @@ def validate(codec: Codec, batches: list[torch.Tensor]) -> ValidationResult:
     return result
 
 
-def spectrogram_image(wav: torch.Tensor) -> np.ndarray:
-    """A log-magnitude spectrogram of ``[T]`` as an image ``[H, W]`` in 0..1 (low frequencies at the bottom)."""
-    mag = stft_magnitude(wav.float(), 512, 128).clamp(min=1e-5).log10()
-    img = (mag - mag.max() + 5.0).clamp(min=0) / 5.0
-    return np.ascontiguousarray(img.flip(0).numpy())
-
-
 @dataclass
 class TrainResult:
     """Summary of a finished (or resumed-and-finished) run."""
@@ -244,8 +237,8 @@ def _log_validation(logger: ScalarLogger, res: ValidationResult, step: int, samp
     if res.example_ref is not None and res.example_out is not None:
         logger.audio("audio/reference", res.example_ref, step, sample_rate)
         logger.audio("audio/reconstruction", res.example_out, step, sample_rate)
-        logger.image("spectrogram/reference", spectrogram_image(res.example_ref), step)
-        logger.image("spectrogram/reconstruction", spectrogram_image(res.example_out), step)
+        logger.image("spectrogram/reference", spectrogram_image(res.example_ref.float().cpu().numpy()), step)
+        logger.image("spectrogram/reconstruction", spectrogram_image(res.example_out.float().cpu().numpy()), step)
 
 
 def _log_step(logger: ScalarLogger, losses: dict[str, float], x_realtime: float, step: int) -> None:

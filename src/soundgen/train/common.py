@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from soundgen import distributed
 from soundgen.config import config_to_dict, save_config
 from soundgen.errors import CorruptFileError
-from soundgen.train import distributed
 from soundgen.utils import atomic_write
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from soundgen.errors import ConfigError, ModelNotFoundError, SoundgenError
 from soundgen.lm.conditioners import build_conditioner
 from soundgen.lm.io import LoadedLM, save_lm
 from soundgen.lm.model import LMModel
-from soundgen.pipeline import EXAMPLE_PROMPTS_FILE
+from soundgen.model_files import write_example_prompts
 from soundgen.train.common import RunDir
 from soundgen.utils import swap_into_place
 
@@ -94,7 +94,7 @@ def export_model(
         (tmp / "MODEL_CARD.md").write_text(model_card(loaded, step, Path(run_dir), codec), encoding="utf-8")
         prompts = example_prompts(Path(run_dir))
         if prompts:
-            (tmp / EXAMPLE_PROMPTS_FILE).write_text(json.dumps({"example_prompts": prompts}, indent=1) + "\n")
+            write_example_prompts(tmp, prompts)
         swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

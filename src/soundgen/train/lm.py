@@ -1,7 +1,7 @@
 """Training the token LM on a token cache: resumable, logged to TensorBoard, with audio samples.
 
 ``train_lm(cfg, tokens_dir, run_dir, codec)`` runs until ``cfg.train.steps``; rerunning it resumes from the
-newest checkpoint of the run directory. Under ``torchrun`` (see :mod:`soundgen.train.distributed`) the LM and
+newest checkpoint of the run directory. Under ``torchrun`` (see :mod:`soundgen.distributed`) the LM and
 its text conditioner train in DistributedDataParallel: each rank samples its own batches (from seed, step and
 rank), gradients are averaged, and rank 0 alone validates, logs samples and writes checkpoints.
 """
@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from soundgen import distributed
+from soundgen.audio.spectral import spectrogram_image
 from soundgen.config import config_to_dict
 from soundgen.data.tokens import TokenBatch, TokenCache, TokenCacheError, TokenMeta, read_meta
 from soundgen.errors import ConfigError
@@ -27,7 +29,6 @@ from soundgen.lm.conditioners import TextConditioner, build_conditioner
 from soundgen.lm.config import LMRunConfig, LMTrainParams
 from soundgen.lm.model import LMModel
 from soundgen.tokenizer import AudioTokenizer
-from soundgen.train import distributed
 from soundgen.train.common import RunDir, ScalarLogger, autocast, pick_device, seed_everything
 from soundgen.utils import atomic_write, progress
 
@@ -305,17 +306,6 @@ def log_samples(parts: _Parts, codec: AudioTokenizer, p: LMTrainParams, step: in
         mono = torch.from_numpy(wav.mean(axis=0))
         logger.audio(f"samples/{i}", mono, step, result.sample_rate)
         logger.image(f"spectrograms/{i}", spectrogram_image(mono.numpy()), step)
-
-
-def spectrogram_image(wav: np.ndarray, n_fft: int = 512) -> np.ndarray:
-    """A log-magnitude spectrogram ``[F, T]`` scaled to 0..1, low frequencies at the bottom."""
-    hop = n_fft // 4
-    if wav.shape[-1] < n_fft:
-        wav = np.pad(wav, (0, n_fft - wav.shape[-1]))
-    frames = np.lib.stride_tricks.sliding_window_view(wav, n_fft)[::hop] * np.hanning(n_fft)
-    db = 20 * np.log10(np.abs(np.fft.rfft(frames, axis=-1)).T + 1e-5)
-    db = np.clip(db, db.max() - 80.0, None)
-    return ((db - db.min()) / max(1e-9, float(db.max() - db.min())))[::-1].astype(np.float32)
 
 
 def _checkpoint(run: RunDir, parts: _Parts, step: int, keep: int) -> None:
