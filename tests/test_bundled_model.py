@@ -23,8 +23,8 @@ def test_bundled_files_match_the_model_card() -> None:
 
 
 def test_bundled_model_generates_a_sound(monkeypatch: pytest.MonkeyPatch) -> None:
-    from soundgen.model_files import read_example_prompts
-    from soundgen.pipeline import GenerationRequest, TextToSound, default_model_dir
+    from soundgen.model_files import default_model_dir, read_example_prompts
+    from soundgen.pipeline import GenerationRequest, TextToSound
 
     monkeypatch.delenv("SOUNDGEN_MODEL", raising=False)
     assert default_model_dir() == MODEL

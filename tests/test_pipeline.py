@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from soundgen.errors import CancelledError, InvalidRequestError, ModelNotFoundError
+from soundgen.errors import CancelledError, InvalidRequestError
 from soundgen.lm.sampling import SamplingParams
-from soundgen.pipeline import GenerationRequest, TextToSound, default_model_dir
+from soundgen.pipeline import GenerationRequest, TextToSound
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +85,6 @@ def test_audio_prompt_continuation(tts: TextToSound) -> None:
 def test_bad_requests_are_refused(tts: TextToSound, request_: GenerationRequest, match: str) -> None:
     with pytest.raises(InvalidRequestError, match=match):
         tts.generate(request_)
-
-
-def test_default_model_dir_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    monkeypatch.setenv("SOUNDGEN_MODEL", str(tmp_path))
-    with pytest.raises(ModelNotFoundError, match="no model is installed"):
-        default_model_dir()
 
 
 def test_limit_peak_scales_overshoot_and_keeps_quiet_audio() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from soundgen.lm.conditioners import TextConditioner, check_prompt
 from soundgen.lm.generate import generate_codes
 from soundgen.lm.model import LMModel
 from soundgen.lm.sampling import SamplingParams
+from soundgen.model_files import default_model_dir
 from soundgen.tokenizer import AudioTokenizer
 
 log = logging.getLogger(__name__)
@@ -105,23 +105,6 @@ def _check_seed(seed: int | None) -> None:
         raise InvalidRequestError(f"seed must be a non-negative integer below 2**63, got {seed!r}")
 
 
-def default_model_dir() -> Path:
-    """The bundled default model: ``$SOUNDGEN_MODEL`` or ``<repo>/models/default``.
-
-    Raises:
-        ModelNotFoundError: no model is installed there.
-    """
-    env = os.environ.get("SOUNDGEN_MODEL")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "models" / "default"
-    if not (path / "lm" / "config.json").is_file() or not (path / "codec" / "config.json").is_file():
-        where = "$SOUNDGEN_MODEL" if env else "the bundled default"
-        raise ModelNotFoundError(
-            f"no model is installed at {path} ({where}); pass --model DIR (a directory made by "
-            "'soundgen lm export') or set SOUNDGEN_MODEL"
-        )
-    return path
-
-
 def limit_peak(audio: np.ndarray, ceiling: float = 0.98) -> np.ndarray:
     """``audio`` scaled down as a whole when its peak exceeds ``ceiling`` (a decoder can overshoot full scale; a
     16-bit file would clip it), non-finite samples set to 0. Quieter audio is returned unchanged."""
@@ -171,7 +154,7 @@ class TextToSound:
         """Load a model directory (``codec/`` + ``lm/``); None loads the bundled default model.
 
         Args:
-            model_dir: the directory, or None for :func:`default_model_dir`.
+            model_dir: the directory, or None for :func:`~soundgen.model_files.default_model_dir`.
             device: torch device.
             dtype: LM weights' dtype for inference: ``float32`` (exact; a model stored in float16, as exported
                 ones are, decodes with float16-packed copies of its matrices, which hold the same values:

@@ -128,17 +128,17 @@ def test_cli_subprocess_round_trip(model_dir: Path, tmp_path: Path, signal: Call
     assert sf.info(str(out)).frames == round(0.3 * 8000)
 
 
-def test_without_model_uses_bundled_default_or_says_so(
+def test_without_model_uses_the_default_model_or_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import soundgen.codec.io as codec_io
-
-    monkeypatch.setattr(codec_io, "DEFAULT_MODEL_DIR", tmp_path / "models" / "default" / "codec")
+    # The codec of the default model, found as `soundgen generate` finds it: $SOUNDGEN_MODEL here.
+    monkeypatch.setenv("SOUNDGEN_MODEL", str(tmp_path / "model"))
     sf.write(tmp_path / "a.wav", np.zeros(800), 8000)
     assert main(["codec", "encode", str(tmp_path / "a.wav"), str(tmp_path / "a.sgc")]) == 2
-    assert "no bundled codec" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no model is installed" in err and "SOUNDGEN_MODEL" in err and "soundgen codec export" in err
     torch.manual_seed(0)
-    save_codec(build_codec(CodecConfig.tiny()), codec_io.DEFAULT_MODEL_DIR)
+    save_codec(build_codec(CodecConfig.tiny()), tmp_path / "model" / "codec")
     assert main(["codec", "encode", str(tmp_path / "a.wav"), str(tmp_path / "a.sgc")]) == 0
     assert main(["codec", "decode", str(tmp_path / "a.sgc"), str(tmp_path / "b.wav")]) == 0
 

@@ -9,6 +9,10 @@ from typing import Any
 from soundgen.cli.overrides import add_override_options, collect_overrides
 from soundgen.errors import AudioReadError, SoundgenError
 
+CODEC_MODEL_HELP = (
+    "codec model directory (default: codec/ of the model 'generate' uses: $SOUNDGEN_MODEL or models/default)"
+)
+
 
 def _config_options(parser: argparse.ArgumentParser) -> None:
     """Add one ``--section.key=VALUE`` override option per field of the codec run config."""
@@ -42,18 +46,18 @@ def register(groups: Any) -> None:
     p.add_argument("input", type=Path, help="audio file (any rate, channels and readable format; also ARCHIVE::MEMBER)")
     p.add_argument("output", type=Path, help="output .sgc file")
     p.add_argument("--bitrate", type=float, default=6.0, help="kbps (default 6: 12 codebooks of the default model)")
-    p.add_argument("--model", type=Path, help="codec model directory (default: the bundled models/default/codec)")
+    p.add_argument("--model", type=Path, help=CODEC_MODEL_HELP)
     p.set_defaults(func=cmd_encode)
 
     p = codec.add_parser("decode", help="decode a .sgc file to audio (.wav, .flac, .ogg, ...)")
     p.add_argument("input", type=Path, help=".sgc file")
     p.add_argument("output", type=Path, help="audio file to write; format from its suffix")
-    p.add_argument("--model", type=Path, help="codec model directory (default: the bundled one)")
+    p.add_argument("--model", type=Path, help=CODEC_MODEL_HELP)
     p.add_argument("--sample-rate", type=int, help="output sample rate (default: the codec's)")
     p.set_defaults(func=cmd_decode)
 
     p = groups.group("eval").add_parser("codec", help="compare a codec with Opus/MP3/codec2 on a dataset's clips")
-    p.add_argument("--model", type=Path, help="codec model directory (default: the bundled one)")
+    p.add_argument("--model", type=Path, help=CODEC_MODEL_HELP)
     p.add_argument("--data", type=Path, required=True, help="dataset directory")
     p.add_argument("--split", default="test", help="dataset split (default test)")
     p.add_argument("--bitrates", default="1.5,3,6", help="comma-separated kbps (default 1.5,3,6)")

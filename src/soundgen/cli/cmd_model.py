@@ -75,7 +75,7 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from soundgen.pipeline import default_model_dir
+    from soundgen.model_files import default_model_dir
     from soundgen.release import verify_model
 
     root = args.model_dir if args.model_dir is not None else default_model_dir()

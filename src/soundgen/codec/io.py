@@ -12,13 +12,13 @@ from soundgen.codec.config import CodecConfig
 from soundgen.codec.model import Codec, build_codec
 from soundgen.config import config_from_dict, config_to_dict
 from soundgen.errors import ConfigError, CorruptFileError, ModelNotFoundError
+from soundgen.model_files import default_model_dir
 from soundgen.utils import atomic_path, atomic_write
 
 log = logging.getLogger(__name__)
 
 FORMAT = "soundgen-codec"
 FORMAT_VERSION = 1
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[3] / "models" / "default" / "codec"
 
 
 def weights_hash(codec: Codec) -> str:
@@ -77,12 +77,15 @@ def save_codec(
 
 
 def resolve_model_dir(model_dir: str | Path | None) -> Path:
-    """The given directory, else the bundled ``models/default/codec``; ``ModelNotFoundError`` if absent."""
-    path = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+    """The given directory, else the default model's ``codec/`` (the one ``soundgen generate`` uses:
+    ``$SOUNDGEN_MODEL`` or the bundled model, :func:`~soundgen.model_files.default_model_dir`).
+
+    Raises:
+        ModelNotFoundError: no codec there.
+    """
+    hint = "pass --model DIR (a directory written by 'soundgen codec export')"
+    path = Path(model_dir) if model_dir is not None else default_model_dir(("codec",), hint) / "codec"
     if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
-        hint = "pass --model DIR (a directory written by 'soundgen codec export')"
-        if model_dir is None:
-            raise ModelNotFoundError(f"no bundled codec at {path}; {hint}")
         raise ModelNotFoundError(f"no codec model at {path} (needs config.json and model.safetensors); {hint}")
     return path
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from soundgen.model_files import EXAMPLE_PROMPTS
+
 TextEncoderKind = Literal["minilm", "hashed"]
 
 
@@ -87,9 +89,6 @@ class LMConfig:
         )
 
 
-DEFAULT_PROMPTS = ["an explosion", "footsteps on gravel", "a piano melody", "a laser gun shot"]
-
-
 @dataclass
 class LMTrainParams:
     """How the LM is trained.
@@ -114,7 +113,7 @@ class LMTrainParams:
         pad_with_silence: pad clips shorter than a training crop with the codec's codes for silence (needs the
             codec), so the model learns that a short sound ends; off: pad with positions the loss ignores.
         sample_every: steps between audio samples in TensorBoard (0: never).
-        sample_prompts: prompts of those samples.
+        sample_prompts: prompts of those samples (default: the first four example prompts).
         sample_duration: seconds per sample.
         checkpoint_every: steps between checkpoints.
         keep_checkpoints: checkpoints kept.
@@ -137,7 +136,7 @@ class LMTrainParams:
     category_balance: float = 0.0
     pad_with_silence: bool = True
     sample_every: int = 2000
-    sample_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))
+    sample_prompts: list[str] = field(default_factory=lambda: list(EXAMPLE_PROMPTS[:4]))
     sample_duration: float = 4.0
     checkpoint_every: int = 500
     keep_checkpoints: int = 3

@@ -51,8 +51,7 @@ class Service:
         """The served model's own example prompts (``prompts.json`` of its directory), if it has them."""
         if self.settings.tiny_random_model:
             return None
-        from soundgen.model_files import read_example_prompts
-        from soundgen.pipeline import default_model_dir
+        from soundgen.model_files import default_model_dir, read_example_prompts
 
         try:
             model_dir = self.settings.model_dir or default_model_dir()
@@ -94,7 +93,7 @@ def check_model_available(settings: ServiceSettings) -> None:
     """
     if settings.tiny_random_model:
         return
-    from soundgen.pipeline import default_model_dir
+    from soundgen.model_files import default_model_dir
 
     try:
         if settings.model_dir is None:

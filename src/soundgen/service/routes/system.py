@@ -7,17 +7,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 
 from soundgen import __version__
+from soundgen.model_files import EXAMPLE_PROMPTS
 from soundgen.service import jobs
 from soundgen.service.app import UNTRAINED_WARNING
 from soundgen.service.deps import ServiceDep, SessionDep
 from soundgen.service.schemas import AUDIO_FORMATS, ServiceInfo
 
 router = APIRouter(tags=["system"])
-EXAMPLE_PROMPTS = [
-    "rain on a tin roof", "a dog barking in the distance", "footsteps on gravel", "a wooden door creaking open",
-    "thunder rumbling far away", "an explosion with falling debris", "birds singing at dawn",
-    "a short piano melody",
-]
 
 
 @router.get("/healthz")
