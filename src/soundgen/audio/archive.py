@@ -62,3 +62,9 @@ def split_member_path(source: str) -> tuple[Path, str] | None:
     if Path(archive).suffix.lower() not in ARCHIVE_SUFFIXES or not member:
         return None
     return Path(archive), member
+
+
+def member_path(archive: str | Path, member: str) -> str:
+    """``archive.pk3::sounds/boom.ogg``: how an archive member is named in manifests, reports and on the command
+    line (:func:`split_member_path` reads it back)."""
+    return f"{archive}{MEMBER_SEPARATOR}{member}"

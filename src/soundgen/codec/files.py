@@ -16,6 +16,7 @@ import soundfile as sf
 import soxr
 import torch
 
+from soundgen.audio.archive import MEMBER_SEPARATOR
 from soundgen.audio.container import SgcHeader, SgcReader, SgcWriter, bits_for
 from soundgen.audio.io import format_from_path, read_audio, resample, to_channels, write_audio
 from soundgen.codec.io import weights_hash
@@ -85,7 +86,7 @@ def _blocks_soundfile(path: Path, rate: int, channels: int) -> Iterator[np.ndarr
 
 def _audio_blocks(path: Path, rate: int, channels: int) -> tuple[Iterator[np.ndarray], int, int]:
     """Blocks of the input at the codec's format, plus the input's own sample rate and channels."""
-    if "::" not in str(path) and not path.is_file():
+    if MEMBER_SEPARATOR not in str(path) and not path.is_file():
         raise AudioReadError(f"{path}: no such file")
     try:
         info = sf.info(str(path))

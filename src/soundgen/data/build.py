@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from soundgen.audio.archive import member_path
 from soundgen.data.build_lock import dataset_lock
 from soundgen.data.build_pool import execute_pool, start_method
 from soundgen.data.build_worker import (
@@ -323,7 +324,7 @@ class CaptionResolver:
             return None
         try:
             data = Path(item.sidecar).read_bytes() if item.member is None else read_item_bytes(item, item.sidecar)
-            return sidecar_from_bytes(data, f"{item.path}::{item.sidecar}")
+            return sidecar_from_bytes(data, member_path(item.path, item.sidecar))
         except (OSError, KeyError, zipfile.BadZipFile, MetadataError, AudioReadError) as e:
             log.warning("ignoring the sidecar of %s: %s", item.source_file, e)
             return None

@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 import soundfile as sf
 
-from soundgen.audio.archive import ARCHIVE_SUFFIXES, MAX_MEMBER_BYTES
+from soundgen.audio.archive import ARCHIVE_SUFFIXES, MAX_MEMBER_BYTES, member_path
 from soundgen.audio.io import read_audio, resample, to_channels, trim_silence
 from soundgen.data.captions import sidecar_names
 from soundgen.errors import AudioReadError, InvalidAudioError, SoundgenError
@@ -97,7 +97,7 @@ class SourceItem:
     @property
     def source_file(self) -> str:
         """``path`` or ``path::member``: the original file, as written in manifests and reports."""
-        return f"{self.path}::{self.member}" if self.member is not None else self.path
+        return member_path(self.path, self.member) if self.member is not None else self.path
 
     def cache_key(self, settings: ProcessSettings) -> str:
         text = json.dumps([self.source_file, self.size, self.stamp, settings.fingerprint()])
@@ -236,8 +236,8 @@ def _scan_archive(
         sidecar = next((n for n in sidecar_names(member) if n in names and n != member), None)
         # Members of an archive given as a source are named by their path inside it; members of an archive
         # found in a folder keep the archive's path in front ("sub/game.pk3::sounds/boom.ogg").
-        relative = f"{rel}::{member}" if rel is not None else member
-        keys = (f"{path}::{member}", relative) + ((f"{path.name}::{member}",) if rel is None else ())
+        relative = member_path(rel, member) if rel is not None else member
+        keys = (member_path(path, member), relative) + ((member_path(path.name, member),) if rel is None else ())
         items.append(
             SourceItem(
                 source=source, path=str(path), member=member, relative=relative, keys=keys,
@@ -266,7 +266,9 @@ def read_item_bytes(item: SourceItem, member: str | None = None) -> bytes:
         zf = _ZIPS[item.path] = zipfile.ZipFile(item.path)
     info = zf.getinfo(name)
     if info.file_size > MAX_MEMBER_BYTES:
-        raise AudioReadError(f"{item.path}::{name} is {info.file_size} bytes, over the {MAX_MEMBER_BYTES}-byte limit")
+        raise AudioReadError(
+            f"{member_path(item.path, name)} is {info.file_size} bytes, over the {MAX_MEMBER_BYTES}-byte limit"
+        )
     return zf.read(info)
 
 
