@@ -132,3 +132,57 @@ def test_short_clips_can_be_padded_with_the_codes_of_silence(tmp_path: Path, cod
     assert bool((batch.codes[:, :, :125] >= 0).all())
     with pytest.raises(TokenCacheError, match="fewer than"):
         silence_codes(codec, 99)
+
+
+def test_batch_shape_limits_the_silence_tail_and_trims_short_batches(tmp_path: Path, codec: torch.nn.Module) -> None:
+    from soundgen.data.tokens import BatchShape, silence_codes
+
+    write_dataset(tmp_path / "ds", {"train": 3})  # clips of 125 frames
+    tokenize_dataset(tmp_path / "ds", codec, tmp_path / "tokens")
+    cache = TokenCache(tmp_path / "tokens", "train")
+    silence = torch.from_numpy(silence_codes(codec, 2))
+    cache.pad_codes = silence.numpy()
+    batch = cache.sample_batch(4, 200, 2, np.random.default_rng(0), shape=BatchShape(silence_tail=20, trim=False))
+    assert batch.codes.shape == (4, 2, 200)
+    assert bool((batch.codes[:, :, 125:145] == silence[None, :, None]).all())  # the end of the sound is taught
+    assert bool((batch.codes[:, :, 145:] == -1).all())  # the rest is not rewarded
+    trimmed = cache.sample_batch(4, 200, 2, np.random.default_rng(0), shape=BatchShape(20, trim=True, multiple=10))
+    assert trimmed.codes.shape == (4, 2, 150)  # 125 + 20, rounded up to 10: a short batch costs what it holds
+    assert torch.equal(trimmed.codes, batch.codes[:, :, :150])
+    crop = cache.sample_batch(2, 50, 2, np.random.default_rng(1), shape=BatchShape(20, trim=True)).codes
+    assert crop.shape == (2, 2, 50) and bool((crop >= 0).all())  # long clips: full crops, no padding
+
+
+def test_grouped_batches_keep_like_lengths_together(tmp_path: Path, codec: torch.nn.Module) -> None:
+    from soundgen.data.tokens import BatchShape
+
+    write_dataset(tmp_path / "ds", {"train": 7})  # tone x3, noise x2, click x2
+    tokenize_dataset(tmp_path / "ds", codec, tmp_path / "tokens")
+    cache = TokenCache(tmp_path / "tokens", "train")
+    short = np.array([r.category == "tone" for r in cache.records])
+    cache._lengths = np.where(short, 100.0, 200.0)  # the tones count as short sounds, the rest as long ones
+
+    def alike(group: int) -> float:
+        same = 0
+        for seed in range(300):
+            cats = cache.sample_batch(2, 200, 2, np.random.default_rng(seed), shape=BatchShape(0, True, group))
+            same += (cats.categories[0] == "tone") == (cats.categories[1] == "tone")
+        return same / 300
+
+    # Without grouping a pair is alike with p = 0.27^2 + 0.73^2 = 0.6 (clips are drawn by length: 3 x 100 against
+    # 4 x 200 frames); grouping 4 batches sorts 8 draws and keeps an adjacent pair, which is nearly always alike.
+    assert alike(4) > alike(1) + 0.2
+
+
+def test_alternative_captions_are_drawn(tmp_path: Path, codec: torch.nn.Module) -> None:
+    from soundgen.data.manifest import read_manifest, write_manifest
+
+    write_dataset(tmp_path / "ds", {"train": 1})
+    clips = read_manifest(tmp_path / "ds", "train")
+    clips[0].captions = ["a second way to say it", "a third way"]
+    write_manifest(tmp_path / "ds", "train", clips)
+    tokenize_dataset(tmp_path / "ds", codec, tmp_path / "tokens")
+    cache = TokenCache(tmp_path / "tokens", "train")
+    assert cache.records[0].captions == ["a second way to say it", "a third way"]
+    drawn = set(cache.sample_batch(60, 20, 2, np.random.default_rng(0)).captions)
+    assert drawn == {clips[0].caption, "a second way to say it", "a third way"}

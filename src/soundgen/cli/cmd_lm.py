@@ -60,6 +60,10 @@ def _register_lm(lm: Any) -> None:
     p.add_argument("--codec", type=Path, metavar="MODEL_DIR", help="codec of the tokens (for audio samples in logs)")
     p.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="run directory (created or resumed)")
     p.add_argument("--steps", type=int, help="train until this many steps (overrides train.steps)")
+    p.add_argument("--init", type=Path, metavar="MODEL_DIR",
+                   help="start a new run from a released model's LM (e.g. models/default to fine-tune the bundled "
+                   "model on your own sounds); its shape replaces the config's model shape. A run that already has "
+                   "checkpoints resumes from them instead")
     _override_options(p)
     p.set_defaults(func=_train)
     p = lm.add_parser("export", help="write a run's LM and its codec as a model directory")
@@ -194,7 +198,7 @@ def _train(args: argparse.Namespace) -> int:
         from soundgen.codec.io import load_codec
 
         codec = load_codec(_codec_dir(args.codec))
-    result = train_lm(cfg, args.tokens, args.out, codec)
+    result = train_lm(cfg, args.tokens, args.out, codec, init=args.init)
     from soundgen.distributed import is_main
 
     if not is_main():  # under torchrun, rank 0 alone reports

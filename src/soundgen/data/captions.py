@@ -60,6 +60,7 @@ class CaptionInfo:
         category: a coarse class such as "explosion" or "music/piano".
         source: the package or collection the file comes from.
         source_file: the original file when the builder is given a copy (metadata files only).
+        captions: alternative captions of the same sound (metadata files only).
     """
 
     caption: str | None = None
@@ -68,6 +69,7 @@ class CaptionInfo:
     category: str | None = None
     source: str | None = None
     source_file: str | None = None
+    captions: list[str] | None = None
 
     def merged(self, fallback: CaptionInfo) -> CaptionInfo:
         """Fields of ``self`` where given, else those of ``fallback``."""
@@ -78,6 +80,7 @@ class CaptionInfo:
             category=self.category if self.category else fallback.category,
             source=self.source if self.source else fallback.source,
             source_file=self.source_file if self.source_file else fallback.source_file,
+            captions=self.captions if self.captions else fallback.captions,
         )
 
 
@@ -187,7 +190,20 @@ def info_from_mapping(row: Mapping[str, Any], where: str) -> CaptionInfo:
         category=text("category"),
         source=text("source"),
         source_file=text("source_file"),
+        captions=parse_alternatives(row.get("captions"), where),
     )
+
+
+def parse_alternatives(value: object, where: str) -> list[str] | None:
+    """Alternative captions: a list of strings or a '|'-separated string (CSV); ``None`` when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = value.split("|")
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise MetadataError(f"{where}: 'captions' must be a list of strings or a '|'-separated string")
+    out = [" ".join(v.split()) for v in value if v.strip()]
+    return out or None
 
 
 def sidecar_names(member: str) -> list[str]:
@@ -318,4 +334,5 @@ def resolve_info(
         category=info.category or UNKNOWN_CATEGORY,
         source=info.source or default_source,
         source_file=info.source_file,
+        captions=list(info.captions or []),
     )

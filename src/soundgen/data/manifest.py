@@ -38,6 +38,7 @@ class Clip:
         source_file: the original file (``archive::member`` for archive members), for attribution and splits.
         licence: the licence of the source.
         split: train, valid or test.
+        captions: other captions of the same sound; training draws one of ``caption`` and these.
     """
 
     id: str
@@ -51,13 +52,17 @@ class Clip:
     source_file: str = ""
     licence: str = "unknown"
     split: str = "train"
+    captions: list[str] = field(default_factory=list)
 
     def path(self, dataset_dir: str | Path) -> Path:
         """Absolute path of this clip's audio file."""
         return Path(dataset_dir) / self.location
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+        data = asdict(self)
+        if not data["captions"]:
+            del data["captions"]  # manifests of single-caption datasets stay as they were
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Clip:

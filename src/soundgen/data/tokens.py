@@ -61,6 +61,7 @@ class TokenRecord:
     caption: str
     category: str = "other"
     tags: list[str] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)  # alternatives to ``caption``
 
 
 @dataclass
@@ -133,11 +134,16 @@ class _ShardWriter:
         self.frames = 0
         self.written = 0
 
-    def add(self, codes: np.ndarray, clip_id: str, caption: str, category: str, tags: list[str]) -> None:
+    def add(self, codes: np.ndarray, clip_id: str, caption: str, category: str, tags: list[str],
+            captions: list[str] | None = None) -> None:
         name = f"shard_{self.index:05d}"
-        rec = TokenRecord(clip_id, name, self.frames, int(codes.shape[-1]), caption, category, list(tags))
+        rec = TokenRecord(clip_id, name, self.frames, int(codes.shape[-1]), caption, category, list(tags),
+                          list(captions or []))
         self.codes.append(codes)
-        self.records.append(asdict(rec))
+        row = asdict(rec)
+        if not row["captions"]:
+            del row["captions"]
+        self.records.append(row)
         self.frames += int(codes.shape[-1])
         if self.frames >= self.max_frames:
             self.flush()
@@ -226,7 +232,7 @@ def _tokenize_split(
         if codes.shape[-1] == 0:
             report.failed.append(clip.id)
             continue
-        writer.add(codes, clip.id, clip.caption, clip.category, list(clip.tags))
+        writer.add(codes, clip.id, clip.caption, clip.category, list(clip.tags), list(clip.captions))
         report.encoded += 1
         report.frames += int(codes.shape[-1])
     writer.flush()
@@ -242,6 +248,34 @@ def _device_of(codec: AudioTokenizer) -> torch.device:
         for p in codec.parameters():
             return p.device
     return torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class BatchShape:
+    """How :meth:`TokenCache.sample_batch` shapes a batch.
+
+    Attributes:
+        silence_tail: frames of silence codes after a short clip (the end of a sound is learnt there); the rest
+            of the row is ignored by the loss. -1: silence to the end of the crop (the old behaviour, which let
+            silence dominate the loss on corpora of short sounds).
+        trim: cut the batch to its longest crop (plus the tail), rounded up to ``multiple`` frames: a batch of
+            short sounds costs what it holds.
+        group: draw ``group`` times the batch, sort by length and keep one of the groups at random, so lengths
+            in a batch are alike (each clip is still kept with the same probability).
+        multiple: the rounding of trimmed widths.
+    """
+
+    silence_tail: int = -1
+    trim: bool = False
+    group: int = 1
+    multiple: int = 10
+
+
+def _draw_caption(rec: TokenRecord, rng: np.random.Generator) -> str:
+    if not rec.captions:
+        return rec.caption
+    i = int(rng.integers(len(rec.captions) + 1))
+    return rec.caption if i == 0 else rec.captions[i - 1]
 
 
 @dataclass
@@ -323,28 +357,49 @@ class TokenCache:
         n_codebooks: int,
         rng: np.random.Generator,
         category_balance: float = 0.0,
+        shape: BatchShape | None = None,
     ) -> TokenBatch:
-        """Random crops of ``frames`` frames from clips drawn by :meth:`clip_weights`.
+        """Random crops of at most ``frames`` frames from clips drawn by :meth:`clip_weights`.
+
+        Args:
+            shape: how short clips are padded and batches cut (:class:`BatchShape`); ``None`` keeps every crop
+                ``frames`` long, padded to the end (with :attr:`pad_codes` when set, else with -1).
 
         Returns:
-            :class:`TokenBatch` with codes ``[B, n_codebooks, frames]``; short clips are padded with
-            :attr:`pad_codes` when set (the codes of silence teach a model that a short sound ends), else with -1
-            (positions the loss ignores).
+            :class:`TokenBatch` with codes ``[B, n_codebooks, T]``, ``T <= frames``. After a short clip come
+            :attr:`pad_codes` (the codes of silence, which teach a model that a short sound ends) for up to
+            ``shape.silence_tail`` frames, then -1 (positions the loss ignores). Each clip's caption is drawn from
+            its caption and its alternatives.
         """
+        shape = shape or BatchShape()
         key = (frames, category_balance)
         if self._weights_key != key:
             self._weights, self._weights_key = self.clip_weights(frames, category_balance), key
-        picks = rng.choice(len(self.records), size=batch_size, p=self._weights)
-        out = np.full((batch_size, n_codebooks, frames), -1, dtype=np.int64)
-        if self.pad_codes is not None:
-            out[:] = np.asarray(self.pad_codes[:n_codebooks], dtype=np.int64)[None, :, None]
-        for row, i in enumerate(picks):
+        picks = rng.choice(len(self.records), size=batch_size * shape.group, p=self._weights)
+        if shape.group > 1:  # clips of like length together, so a batch of short sounds is a short batch
+            ordered = sorted(picks.tolist(), key=lambda i: min(int(self._lengths[i]), frames))
+            g = int(rng.integers(shape.group))
+            picks = np.asarray(ordered[g * batch_size : (g + 1) * batch_size])
+        crops = []
+        for i in picks:
             codes = self.codes(int(i))
             start = int(rng.integers(0, max(1, codes.shape[-1] - frames + 1)))
-            crop = codes[:n_codebooks, start : start + frames]
-            out[row, :, : crop.shape[-1]] = crop
+            crops.append(codes[:n_codebooks, start : start + frames])
+        tail = frames if shape.silence_tail < 0 else shape.silence_tail
+        width = frames
+        if shape.trim:
+            longest = max(c.shape[-1] for c in crops) + (tail if self.pad_codes is not None else 0)
+            width = min(frames, -(-longest // shape.multiple) * shape.multiple)
+        out = np.full((batch_size, n_codebooks, width), -1, dtype=np.int64)
+        silence = None if self.pad_codes is None else np.asarray(self.pad_codes[:n_codebooks], dtype=np.int64)
+        for row, crop in enumerate(crops):
+            n = crop.shape[-1]
+            out[row, :, :n] = crop
+            if silence is not None and n < width:
+                out[row, :, n : n + tail] = silence[:, None]
         recs = [self.records[int(i)] for i in picks]
-        return TokenBatch(torch.from_numpy(out), [r.caption for r in recs], [r.category for r in recs])
+        captions = [_draw_caption(r, rng) for r in recs]
+        return TokenBatch(torch.from_numpy(out), captions, [r.category for r in recs])
 
 
 @torch.no_grad()

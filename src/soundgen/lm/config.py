@@ -112,6 +112,12 @@ class LMTrainParams:
             ``TokenCache.clip_weights``); validation always draws in proportion to audio.
         pad_with_silence: pad clips shorter than a training crop with the codec's codes for silence (needs the
             codec), so the model learns that a short sound ends; off: pad with positions the loss ignores.
+        silence_tail: frames of that silence after a short clip; the rest of the crop is ignored by the loss
+            (-1: silence to the end of the crop, which taught the first bundled LM to write silence for everything:
+            a 0.35 s beep in a 5 s crop is 93 % silence).
+        trim_batches: cut each batch to its longest crop plus the tail, and draw clips of like length together
+            (``group_batches`` times the batch, sorted, one group kept): short sounds train at their own cost.
+        group_batches: see ``trim_batches`` (1: no grouping).
         sample_every: steps between audio samples in TensorBoard (0: never).
         sample_prompts: prompts of those samples (default: the first four example prompts).
         sample_duration: seconds per sample.
@@ -135,6 +141,9 @@ class LMTrainParams:
     valid_batches: int = 4
     category_balance: float = 0.0
     pad_with_silence: bool = True
+    silence_tail: int = 25
+    trim_batches: bool = True
+    group_batches: int = 4
     sample_every: int = 2000
     sample_prompts: list[str] = field(default_factory=lambda: list(EXAMPLE_PROMPTS[:4]))
     sample_duration: float = 4.0
@@ -144,6 +153,8 @@ class LMTrainParams:
     def __post_init__(self) -> None:
         if not 0.0 <= self.category_balance <= 1.0:
             raise ValueError(f"category_balance={self.category_balance} must be between 0 and 1")
+        if self.silence_tail < -1 or self.group_batches < 1:
+            raise ValueError("silence_tail must be >= -1 and group_batches >= 1")
 
 
 @dataclass

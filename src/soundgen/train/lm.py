@@ -23,10 +23,11 @@ from torch import nn
 from soundgen import distributed
 from soundgen.audio.spectral import spectrogram_image
 from soundgen.config import config_to_dict
-from soundgen.data.tokens import TokenBatch, TokenCache, TokenCacheError, TokenMeta, read_meta
-from soundgen.errors import ConfigError
+from soundgen.data.tokens import BatchShape, TokenBatch, TokenCache, TokenCacheError, TokenMeta, read_meta
+from soundgen.errors import ConfigError, ModelNotFoundError
 from soundgen.lm.conditioners import TextConditioner, build_conditioner
 from soundgen.lm.config import LMRunConfig, LMTrainParams
+from soundgen.lm.io import load_lm, read_lm_config
 from soundgen.lm.model import LMModel
 from soundgen.tokenizer import AudioTokenizer
 from soundgen.train.common import RunDir, ScalarLogger, autocast, pick_device, seed_everything
@@ -159,7 +160,11 @@ def _loss(parts: _Parts, batch: TokenBatch, drop: torch.Tensor | None) -> Any:
 
 
 def train_lm(
-    cfg: LMRunConfig, tokens_dir: str | Path, run_dir: str | Path, codec: AudioTokenizer | None = None
+    cfg: LMRunConfig,
+    tokens_dir: str | Path,
+    run_dir: str | Path,
+    codec: AudioTokenizer | None = None,
+    init: str | Path | None = None,
 ) -> TrainResult:
     """Train (or resume training) an LM on a token cache.
 
@@ -168,18 +173,28 @@ def train_lm(
         tokens_dir: a cache made by ``soundgen data tokenize``.
         run_dir: the run directory (checkpoints, TensorBoard logs, resolved config).
         codec: the codec of the tokens; when given, audio samples are logged every ``sample_every`` steps.
+        init: a released model (or LM) directory whose weights start a new run; its shape (width, depth, heads,
+            codebooks, text encoder) replaces ``cfg.model``'s, its training settings (dropouts) are kept. When
+            the run directory already has a checkpoint, training resumes from it (with that shape).
 
     Returns:
         :class:`TrainResult` of the last step (under torchrun: this rank's loss; the validation loss on rank 0).
     """
     meta = read_meta(tokens_dir)
+    init_dir = None
+    if init is not None:  # a resumed run keeps the shape it started with
+        init_dir = released_lm_dir(Path(init))
+        cfg = with_shape_of(cfg, init_dir)
     cfg = fit_to_tokens(cfg, meta)
+    if init_dir is not None and cfg.model.codebook_size != read_lm_config(init_dir).codebook_size:
+        raise ConfigError(f"{init} models codebooks of {read_lm_config(init_dir).codebook_size} codes, the tokens "
+                          f"hold {meta.codebook_size}: --init needs tokens of the same codec")
     p = cfg.train
     if p.threads > 0:
         torch.set_num_threads(p.threads)
     device = pick_device(p.device)
     with distributed.session(device):
-        return _train_lm(cfg, meta, Path(tokens_dir), run_dir, codec, device)
+        return _train_lm(cfg, meta, Path(tokens_dir), run_dir, codec, device, init_dir)
 
 
 def _train_lm(
@@ -189,6 +204,7 @@ def _train_lm(
     run_dir: str | Path,
     codec: AudioTokenizer | None,
     device: torch.device,
+    init_dir: Path | None = None,
 ) -> TrainResult:
     p = cfg.train
     main = distributed.is_main()
@@ -214,6 +230,8 @@ def _train_lm(
             json.dump({**asdict(meta), "tokens_dir": str(tokens_dir.resolve())}, f, indent=2)
     parts = _build(cfg, device)
     step = _resume(run, parts)  # every rank resumes from the same checkpoint
+    if step == 0 and init_dir is not None:
+        _load_init(parts, init_dir)
     distributed.barrier()  # no rank may write a checkpoint before all have read theirs
     logger = ScalarLogger(run.path / "tb")
     log.info("training %.2fM parameters from step %d", sum(x.numel() for x in parts.lm.parameters()) / 1e6, step)
@@ -244,7 +262,8 @@ def _train_lm(
 def _train_step(parts: _Parts, cache: TokenCache, cfg: LMRunConfig, step: int, logger: ScalarLogger) -> float:
     p = cfg.train
     rng = np.random.default_rng(_batch_seed(p.seed, step))  # batches depend on (seed, step, rank): resuming is exact
-    batch = cache.sample_batch(p.batch_size, p.segment_frames, cfg.model.n_codebooks, rng, p.category_balance)
+    batch = cache.sample_batch(p.batch_size, p.segment_frames, cfg.model.n_codebooks, rng, p.category_balance,
+                               batch_shape(p))
     drop = torch.from_numpy(rng.random(p.batch_size) < cfg.model.cond_dropout)
     lr = learning_rate(step, p)
     for group in parts.optimizer.param_groups:
@@ -268,6 +287,11 @@ def _train_step(parts: _Parts, cache: TokenCache, cfg: LMRunConfig, step: int, l
     return loss
 
 
+def batch_shape(p: LMTrainParams) -> BatchShape:
+    """The batch shape the training settings ask for."""
+    return BatchShape(p.silence_tail, p.trim_batches, p.group_batches if p.trim_batches else 1)
+
+
 def _batch_seed(seed: int, step: int) -> list[int]:
     """The batch RNG's seed: ``[seed, step]`` as in a single process, with the rank appended on ranks > 0."""
     r = distributed.rank()
@@ -283,7 +307,8 @@ def validate(parts: _Parts, cache: TokenCache, cfg: LMRunConfig, step: int, logg
     rng = np.random.default_rng([p.seed, 1_000_003])
     losses, accs = [], []
     for _ in range(p.valid_batches):
-        result = _loss(parts, cache.sample_batch(p.batch_size, p.segment_frames, cfg.model.n_codebooks, rng), None)
+        batch = cache.sample_batch(p.batch_size, p.segment_frames, cfg.model.n_codebooks, rng, 0.0, batch_shape(p))
+        result = _loss(parts, batch, None)
         losses.append(float(result.loss))
         accs.append(result.accuracy.float().cpu())
     loss = float(np.mean(losses))
@@ -317,6 +342,32 @@ def _checkpoint(run: RunDir, parts: _Parts, step: int, keep: int) -> None:
         "config": config_to_dict(parts.lm.cfg),
     }
     run.save(step, state, keep=keep)
+
+
+def released_lm_dir(path: Path) -> Path:
+    """The LM directory of a released model directory (``MODEL/lm``), or ``path`` itself when it is one.
+
+    Raises:
+        ModelNotFoundError: neither holds an LM.
+    """
+    for candidate in (path / "lm", path):
+        if (candidate / "config.json").is_file() and (candidate / "model.safetensors").is_file():
+            return candidate
+    raise ModelNotFoundError(f"no released LM at {path} (expected {path}/lm/config.json and model.safetensors)")
+
+
+def with_shape_of(cfg: LMRunConfig, lm_dir: Path) -> LMRunConfig:
+    """``cfg`` with the model shape of the LM in ``lm_dir`` (dropouts stay the config's)."""
+    shape = read_lm_config(lm_dir)
+    shape.dropout, shape.cond_dropout = cfg.model.dropout, cfg.model.cond_dropout
+    return LMRunConfig(shape, cfg.train)
+
+
+def _load_init(parts: _Parts, lm_dir: Path) -> None:
+    loaded = load_lm(lm_dir, parts.device)
+    parts.lm.load_state_dict({k: v.float() for k, v in loaded.lm.state_dict().items()})
+    parts.conditioner.load_state_dict({k: v.float() for k, v in loaded.conditioner.state_dict().items()})
+    log.info("initialised from %s", lm_dir)
 
 
 def _resume(run: RunDir, parts: _Parts) -> int:

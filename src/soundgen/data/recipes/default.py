@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from soundgen.data.build import BuildReport, build_dataset
+from soundgen.data.licences import LICENCE_CHOICES, LicenceChoice, allowed
 from soundgen.data.recipes import jobs
 from soundgen.data.recipes.extract import Extraction, MidiFile, PackageExtractor, StagedClip, Stager
+from soundgen.data.recipes.library import write_library
 from soundgen.data.recipes.packages import (
     DOC_ROOT,
     PACKAGES,
@@ -65,8 +67,12 @@ class RecipeConfig:
         max_piece_seconds: a rendered piece stops after this long.
         variants: renderings (instrument, tempo) per score.
         packages: only these corpus packages (``None``: DESIGN.md's list).
-        extra_packages: also use the packages marked ``extra`` (beyond DESIGN.md's list, freely licensed but
-            not cleared for the bundled model): off by default.
+        extra_packages: also use the packages marked ``extra`` (megaglest-data, widelands-data): off by default.
+        sfx_minutes: minutes per category of the procedural sound-effects library (:mod:`.library`; 0: none).
+        phrase_minutes: minutes per musical family of rendered phrases (:mod:`.phrases`; 0: none).
+        licences: keep clips up to this licence class (:mod:`soundgen.data.licences`): ``permissive`` is what
+            the bundled model trains on, so that its output may be used commercially.
+        synth_only: the procedural library (and phrases) alone, no packages or scores (``recipe synth``).
     """
 
     out: Path
@@ -84,6 +90,10 @@ class RecipeConfig:
     doc_root: Path = DOC_ROOT
     packages: tuple[str, ...] | None = None
     extra_packages: bool = False
+    sfx_minutes: float = 30.0
+    phrase_minutes: float = 60.0
+    licences: LicenceChoice = "all"
+    synth_only: bool = False
 
     @classmethod
     def tiny(cls, out: Path) -> RecipeConfig:
@@ -92,6 +102,10 @@ class RecipeConfig:
 
     def validate(self) -> None:
         """Raise ConfigError for values that cannot work."""
+        if self.sfx_minutes < 0 or self.phrase_minutes < 0:
+            raise ConfigError("minutes of synthesised effects and phrases must be >= 0")
+        if self.licences not in LICENCE_CHOICES:
+            raise ConfigError(f"--licences must be one of {', '.join(LICENCE_CHOICES)}, got {self.licences!r}")
         if self.music_hours is not None and self.music_hours < 0:
             raise ConfigError(f"--music-hours must be >= 0, got {self.music_hours}")
         if self.limit is not None and self.limit < 1:
@@ -135,25 +149,36 @@ def run_recipe(
     staging, work = out / STAGING, out / WORK
     _check_mode(work, cfg.quick)
     specs = [p for p in PACKAGES if _wanted(p, cfg)]
-    statuses = [] if cfg.quick else detect_packages(specs, doc_root=cfg.doc_root, is_installed=is_installed)
+    skip_packages = cfg.quick or cfg.synth_only
+    statuses = [] if skip_packages else detect_packages(specs, doc_root=cfg.doc_root, is_installed=is_installed)
     command = apt_command(statuses)
     if command:
         log.warning("missing corpus packages; to add them run:\n  %s", command)
+    extractions: dict[str, Extraction] = {}
+    rendered = jobs.RenderSummary()
     if cfg.quick:
         clips = write_synth_corpus(staging, sample_rate=cfg.sample_rate, seed=cfg.seed)
-        extractions: dict[str, Extraction] = {}
-        rendered = jobs.RenderSummary()
+    elif cfg.synth_only:
+        clips = synthesise(cfg, staging)
+        timings["synth"] = time.perf_counter() - t0
     else:
         extractions = extract_packages(statuses, staging, work, cfg.limit, list_files)
         timings["extract"] = time.perf_counter() - t0
         rendered = render_music(cfg, statuses, extractions, staging, work)
         timings["render"] = time.perf_counter() - t0 - timings["extract"]
         clips = [c for e in extractions.values() for c in e.clips] + rendered.clips
+        t_synth = time.perf_counter()
+        clips += synthesise(cfg, staging)
+        timings["synth"] = time.perf_counter() - t_synth
         if not clips:
             raise MissingDependencyError(
                 "no corpus audio: none of the corpus packages is installed and nothing could be rendered; "
                 f"install them with: {command}" if command else "no corpus audio found in the installed packages"
             )
+    kept = [c for c in clips if allowed(c.licence, cfg.licences)]
+    if len(kept) < len(clips):
+        log.info("--licences %s: %d of %d clips kept", cfg.licences, len(kept), len(clips))
+    clips = kept
     metadata = write_metadata(staging, clips)
     prune_staging(staging, {c.path for c in clips})
     t_build = time.perf_counter()
@@ -164,6 +189,21 @@ def run_recipe(
     report = summarize(out, cfg, statuses, command, extractions, rendered, timings)
     write_recipe_report(out, report)
     return RecipeResult(statuses, command, build, report, elapsed, timings)
+
+
+def synthesise(cfg: RecipeConfig, staging: Path) -> list[StagedClip]:
+    """The procedural sound-effects library and the rendered phrases, as :class:`RecipeConfig` asks."""
+    clips: list[StagedClip] = []
+    if cfg.sfx_minutes > 0:
+        clips += write_library(staging, cfg.sfx_minutes, cfg.sample_rate, cfg.seed, workers=cfg.workers)[0]
+    if cfg.phrase_minutes > 0:
+        if cfg.soundfont.is_file():
+            clips += write_library(staging, cfg.phrase_minutes, cfg.sample_rate, cfg.seed, workers=cfg.workers,
+                                   soundfont=cfg.soundfont)[0]
+        else:
+            log.warning("no SoundFont at %s: musical phrases skipped (apt-get install %s)", cfg.soundfont,
+                        SOUNDFONT_PACKAGE)
+    return clips
 
 
 def extract_packages(

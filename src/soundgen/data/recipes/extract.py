@@ -42,6 +42,7 @@ class StagedClip:
     Attributes:
         path: location relative to the staging folder (``/`` separated).
         source_file: where it came from (``/usr/share/.../0snd.pk3::sound/boom.ogg``).
+        captions: other plain-language captions of the same sound (training draws one of all of them).
     """
 
     path: str
@@ -51,6 +52,7 @@ class StagedClip:
     category: str
     source: str
     source_file: str
+    captions: list[str] = field(default_factory=list)
 
     def record(self) -> dict[str, object]:
         """The metadata JSONL row for the builder."""
@@ -62,6 +64,7 @@ class StagedClip:
             "category": self.category,
             "source": self.source,
             "source_file": self.source_file,
+            **({"captions": self.captions} if self.captions else {}),
         }
 
 

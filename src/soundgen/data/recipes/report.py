@@ -58,6 +58,19 @@ class RecipeReport:
     render_failures: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     licences: dict[str, str] = field(default_factory=dict)
+    hours_by_licence: dict[str, float] = field(default_factory=dict)  # permissive / copyleft / unknown
+    licence_filter: str = "all"
+
+
+def _licence_hours(out: Path) -> dict[str, float]:
+    from soundgen.data.licences import licence_class
+
+    hours: dict[str, float] = {}
+    for split in SPLITS:
+        for clip in read_manifest(out, split):
+            cls = licence_class(clip.licence)
+            hours[cls] = hours.get(cls, 0.0) + clip.duration / 3600
+    return {k: round(v, 4) for k, v in sorted(hours.items())}
 
 
 def _dataset_hours(out: Path) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
@@ -100,6 +113,10 @@ def summarize(
             hours=round(by_src.get(s.spec.name, 0.0), 4), midi_files=len(e.midis), skipped=len(e.skipped),
         ))
     licences = {p.name: p.licence for p in lines if p.installed}
+    if by_src.get("soundgen-sfx"):
+        licences["soundgen-sfx"] = "CC0-1.0: soundgen's own procedural sound effects"
+    if by_src.get("soundgen-phrases"):
+        licences["soundgen-phrases"] = "CC0-1.0: soundgen's own phrases, rendered with FluidR3_GM (MIT)"
     if any(c.source == SCORE_SOURCE for c in rendered.clips):
         licences[SCORE_SOURCE] = "music21 corpus scores (public domain / BSD-3-Clause), rendered with FluidR3_GM"
     # The quick corpus is for smoke runs: the corpus targets do not apply to it.
@@ -111,6 +128,7 @@ def summarize(
         targets_met={k: (sfx if k == "sfx_hours" else music) >= v for k, v in targets.items()},
         packages=lines, apt_command=command, render_failures=len(rendered.failures),
         timings={k: round(v, 1) for k, v in timings.items()}, licences=licences,
+        hours_by_licence=_licence_hours(out), licence_filter=cfg.licences,
     )
 
 
@@ -127,6 +145,11 @@ def render_markdown(r: RecipeReport) -> str:
     lines.append(f"- time: {', '.join(f'{k} {v:.0f} s' for k, v in r.timings.items())}")
     if r.apt_command:
         lines += ["", "Missing packages; add them with:", "", f"    {r.apt_command}"]
+    lines += ["", f"## Hours per licence class (clips kept: --licences {r.licence_filter})", "",
+              "| class | hours |", "|---|---:|"]
+    lines += [f"| {k} | {v:.3f} |" for k, v in r.hours_by_licence.items()]
+    lines += ["", "## Hours per source", "", "| source | hours |", "|---|---:|"]
+    lines += [f"| {k} | {v:.3f} |" for k, v in r.hours_by_source.items()]
     lines += ["", "## Hours per category", "", "| category | clips | hours |", "|---|---:|---:|"]
     lines += [f"| {k} | {r.clips_by_category[k]} | {v:.3f} |" for k, v in r.hours_by_category.items()]
     lines += ["", "## Packages", "", "Packages marked * are additions to DESIGN.md's list (its packages hold too "
