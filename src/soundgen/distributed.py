@@ -113,14 +113,6 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
-    """Average a floating-point ``t`` over ranks in place and return it."""
-    if is_distributed():
-        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
-        t.div_(world_size())
-    return t
-
-
 def broadcast(t: torch.Tensor, src: int = 0) -> torch.Tensor:
     """Overwrite ``t`` on every rank with rank ``src``'s ``t`` (in place) and return it."""
     if is_distributed():

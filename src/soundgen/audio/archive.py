@@ -13,12 +13,6 @@ MAX_MEMBER_BYTES = 1 << 30
 MEMBER_SEPARATOR = "::"
 
 
-def is_archive(path: str | Path) -> bool:
-    """True when ``path`` is a file with an archive suffix (.zip, .pk3, .wz)."""
-    p = Path(path)
-    return p.suffix.lower() in ARCHIVE_SUFFIXES and p.is_file()
-
-
 def list_archive(path: str | Path) -> list[str]:
     """Names of the file members of an archive (folders left out), in archive order.
 

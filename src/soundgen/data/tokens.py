@@ -318,10 +318,6 @@ class TokenCache:
     def __len__(self) -> int:
         return len(self.records)
 
-    @property
-    def total_frames(self) -> int:
-        return int(self._lengths.sum())
-
     def codes(self, index: int) -> np.ndarray:
         """Codes ``[K, frames]`` (uint16, memory-mapped) of record ``index``."""
         rec = self.records[index]

@@ -111,11 +111,6 @@ class Database:
         """Whether writers of this process take turns (SQLite)."""
         return self._write_lock is not None
 
-    def iter_session(self) -> Iterator[Session]:
-        """Yield one session per request (a FastAPI dependency)."""
-        with self.sessions() as s:
-            yield s
-
     def dispose(self) -> None:
         """Stop the checkpoints and close every pooled connection."""
         self._closed.set()
