@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from soundgen.audio.stream import declared_frames
 from soundgen.data.build import BuildConfig, build_dataset, split_of
 from soundgen.data.build_pool import execute_pool
 from soundgen.data.build_worker import (
@@ -22,7 +23,6 @@ from soundgen.data.build_worker import (
     ItemResult,
     ProcessSettings,
     SourceItem,
-    declared_frames,
     process_item,
     scan_sources,
 )

@@ -148,37 +148,48 @@ def _decode_soundfile(data: bytes | Path, label: str, max_duration: float | None
 
 
 def _decode_ffmpeg(data: bytes | Path, label: str) -> Audio:
+    with tempfile.TemporaryDirectory(prefix="soundgen-ffmpeg-") as tmp:
+        out = Path(tmp) / "decoded.wav"
+        ffmpeg_to_wav(data, out, label)
+        try:
+            samples, rate = sf.read(str(out), dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as e:
+            raise AudioReadError(f"{label}: ffmpeg output unreadable: {e}") from e
+    return Audio(np.ascontiguousarray(samples.T), int(rate))
+
+
+def ffmpeg_to_wav(data: bytes | Path, out: Path, label: str, max_duration: float | None = None) -> None:
+    """Decode a file (its path, or its bytes through stdin) with ffmpeg into a float32 WAV at ``out``.
+
+    Args:
+        max_duration: stop after this many seconds of audio, when given.
+
+    Raises:
+        AudioReadError: ffmpeg is not installed, fails, times out or finds no audio.
+    """
     exe = ffmpeg_path()
     if exe is None:
         raise AudioReadError(
             f"{label}: cannot decode this file: libsndfile does not read its format and ffmpeg is not installed "
             "(install it, e.g. 'apt-get install ffmpeg', or convert the file to WAV/FLAC)"
         )
-    with tempfile.TemporaryDirectory(prefix="soundgen-ffmpeg-") as tmp:
-        out = Path(tmp) / "decoded.wav"
-        src = "pipe:0" if isinstance(data, bytes) else str(data)
-        cmd = [exe, "-nostdin", "-v", "error", "-y", "-i", src, "-vn", "-c:a", "pcm_f32le", "-f", "wav", str(out)]
-        if isinstance(data, bytes):
-            cmd[1] = "-hide_banner"  # stdin carries the data
-        try:
-            proc = subprocess.run(
-                cmd,
-                input=data if isinstance(data, bytes) else None,
-                capture_output=True,
-                timeout=FFMPEG_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as e:
-            raise AudioReadError(f"{label}: ffmpeg took over {FFMPEG_TIMEOUT_S} s to decode it") from e
-        if proc.returncode != 0 or not out.exists() or out.stat().st_size <= 44:
-            err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            reason = err[-1] if err else "no audio stream"
-            raise AudioReadError(f"{label}: cannot decode (not a readable audio file; ffmpeg says: {reason})")
-        try:
-            samples, rate = sf.read(str(out), dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as e:
-            raise AudioReadError(f"{label}: ffmpeg output unreadable: {e}") from e
-    return Audio(np.ascontiguousarray(samples.T), int(rate))
+    src = "pipe:0" if isinstance(data, bytes) else str(data)
+    cmd = [exe, "-nostdin", "-v", "error", "-y", "-i", src, "-vn", "-c:a", "pcm_f32le", "-f", "wav", str(out)]
+    if max_duration is not None:
+        cmd[-3:-3] = ["-t", f"{max_duration:.3f}"]
+    if isinstance(data, bytes):
+        cmd[1] = "-hide_banner"  # stdin carries the data
+    try:
+        proc = subprocess.run(
+            cmd, input=data if isinstance(data, bytes) else None, capture_output=True, timeout=FFMPEG_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise AudioReadError(f"{label}: ffmpeg took over {FFMPEG_TIMEOUT_S} s to decode it") from e
+    if proc.returncode != 0 or not out.exists() or out.stat().st_size <= 44:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        reason = err[-1] if err else "no audio stream"
+        raise AudioReadError(f"{label}: cannot decode (not a readable audio file; ffmpeg says: {reason})")
 
 
 def to_channels(x: np.ndarray, channels: int) -> np.ndarray:
@@ -287,8 +298,7 @@ def trim_silence(
     n_frames = int(np.ceil(x.shape[1] / frame))
     if n_frames == 0:
         return x
-    padded = np.pad(x, ((0, 0), (0, n_frames * frame - x.shape[1])))
-    rms = np.sqrt(np.mean(padded.reshape(x.shape[0], n_frames, frame) ** 2, axis=(0, 2)) + 1e-20)
+    rms = np.sqrt(_frame_power(x, frame, n_frames) + 1e-20)
     loud = np.nonzero(20 * np.log10(rms) > threshold_db)[0]
     if loud.size == 0:
         return x[:, :0]
@@ -296,6 +306,20 @@ def trim_silence(
     start = max(0, loud[0] * frame - pad)
     end = min(x.shape[1], (loud[-1] + 1) * frame + pad)
     return x[:, start:end]
+
+
+def _frame_power(x: np.ndarray, frame: int, n_frames: int, frames_per_block: int = 4096) -> np.ndarray:
+    """Mean square of each ``frame``-sample frame of ``[C, T]`` (the last one zero-padded), ``[n_frames]``.
+
+    Computed a block of frames at a time, so a long recording needs no padded or squared copy of itself.
+    """
+    power = np.empty(n_frames, np.float32)
+    for first in range(0, n_frames, frames_per_block):
+        chunk = x[:, first * frame : (first + frames_per_block) * frame]
+        k = -(-chunk.shape[1] // frame)
+        padded = np.pad(chunk, ((0, 0), (0, k * frame - chunk.shape[1])))
+        power[first : first + k] = np.mean(padded.reshape(x.shape[0], k, frame) ** 2, axis=(0, 2))
+    return power
 
 
 def _prepare_write(samples: np.ndarray, sample_rate: int, fmt: str) -> tuple[np.ndarray, int, str, str | None]:

@@ -28,7 +28,7 @@ from soundgen.data.build_worker import (
     SourceItem,
     clip_location,
     process_item,
-    read_item_bytes,
+    read_sidecar,
     scan_sources,
 )
 from soundgen.data.captions import (
@@ -323,8 +323,7 @@ class CaptionResolver:
         if item.sidecar is None:
             return None
         try:
-            data = Path(item.sidecar).read_bytes() if item.member is None else read_item_bytes(item, item.sidecar)
-            return sidecar_from_bytes(data, member_path(item.path, item.sidecar))
+            return sidecar_from_bytes(read_sidecar(item), member_path(item.path, item.sidecar))
         except (OSError, KeyError, zipfile.BadZipFile, MetadataError, AudioReadError) as e:
             log.warning("ignoring the sidecar of %s: %s", item.source_file, e)
             return None

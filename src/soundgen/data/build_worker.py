@@ -8,22 +8,24 @@ PCM16 WAVs named by the hash of their samples. It never raises for a bad file: t
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 import soundfile as sf
 
-from soundgen.audio.archive import ARCHIVE_SUFFIXES, MAX_MEMBER_BYTES, member_path
-from soundgen.audio.io import read_audio, resample, to_channels, trim_silence
+from soundgen.audio.archive import ARCHIVE_SUFFIXES, member_path
+from soundgen.audio.io import trim_silence
+from soundgen.audio.stream import MonoDecode, decode_mono
 from soundgen.data.captions import sidecar_names
+from soundgen.data.source_io import UnsafeSourceError, check_regular, open_source, printable, read_small, utf8_name
 from soundgen.errors import AudioReadError, InvalidAudioError, SoundgenError
 from soundgen.utils import atomic_path
 
@@ -32,9 +34,15 @@ log = logging.getLogger(__name__)
 AUDIO_SUFFIXES = frozenset(
     ".wav .wave .flac .ogg .oga .opus .mp3 .aif .aiff .aifc .au .caf .w64 .wv .m4a .aac .wma .mka".split()
 )
-SkipReason = Literal["empty", "corrupt", "truncated", "invalid", "silent", "too_short", "too_long", "error"]
+SkipReason = Literal[
+    "empty", "corrupt", "truncated", "invalid", "silent", "too_short", "too_long", "too_large", "not_a_file",
+    "bad_name", "unreadable", "error",
+]
 # Reasons that depend only on the file and the settings: remembered in the cache, not retried.
-STABLE_REASONS = frozenset({"empty", "corrupt", "truncated", "invalid", "silent", "too_short", "too_long"})
+STABLE_REASONS = frozenset(
+    {"empty", "corrupt", "truncated", "invalid", "silent", "too_short", "too_long", "too_large"}
+)
+MAX_SIDECAR_BYTES = 1 << 20
 
 
 class DataSourceError(SoundgenError):
@@ -170,14 +178,21 @@ def scan_sources(sources: list[Path], exclude: Path | None = None) -> tuple[list
     broken: list[ItemResult] = []
     for src in sources:
         src = Path(src).absolute()
+        if not utf8_name(str(src)):
+            raise DataSourceError(f"source {printable(src)}: its path is not valid UTF-8; rename it")
         if not src.exists():
             raise DataSourceError(f"source {src} does not exist (pass folders, .zip/.pk3/.wz archives or audio files)")
         if src.is_dir():
             _scan_folder(src, exclude, items, broken)
-        elif src.suffix.lower() in ARCHIVE_SUFFIXES:
-            _scan_archive(src, src.stem, None, items, broken)
-        elif src.suffix.lower() in AUDIO_SUFFIXES:
-            items.append(_file_item(src, src.parent.name or "files", src.name))
+        elif src.suffix.lower() in ARCHIVE_SUFFIXES | AUDIO_SUFFIXES:
+            try:
+                check_regular(src)
+            except UnsafeSourceError as e:
+                raise DataSourceError(f"source {e}: pass folders, archives or audio files") from e
+            if src.suffix.lower() in ARCHIVE_SUFFIXES:
+                _scan_archive(src, src.stem, None, items, broken)
+            else:
+                items.append(_file_item(src, src.parent.name or "files", src.name))
         else:
             raise DataSourceError(
                 f"source {src} is not a folder, a .zip/.pk3/.wz archive or an audio file "
@@ -188,27 +203,60 @@ def scan_sources(sources: list[Path], exclude: Path | None = None) -> tuple[list
 
 
 def _scan_folder(root: Path, exclude: Path | None, items: list[SourceItem], broken: list[ItemResult]) -> None:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    # The output folder is compared resolved, so an --out reached through ".." or a link is left out too.
+    skip_dir = exclude.resolve() if exclude is not None else None
+
+    def unreadable(e: OSError) -> None:  # os.walk's errors: a folder without read permission
+        where = printable(e.filename or root)
+        broken.append(ItemResult(where, where, "skipped", "unreadable", f"cannot list the folder: {e.strerror}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=False):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (exclude is None or here / d != exclude))
+        kept = []
+        for d in sorted(dirnames):
+            if d.startswith(".") or (skip_dir is not None and (here / d).resolve() == skip_dir):
+                continue
+            if not utf8_name(d):
+                where = printable(here / d)
+                broken.append(ItemResult(where, where, "skipped", "bad_name", "the folder's name is not valid UTF-8 "
+                                         "(rename it); the files in it are left out"))
+                continue
+            kept.append(d)
+        dirnames[:] = kept
         names = set(filenames)
         for name in sorted(filenames):
-            if name.startswith("."):
-                continue  # hidden files, e.g. macOS "._boom.wav" resource forks
-            path = here / name
-            suffix = path.suffix.lower()
-            rel = path.relative_to(root).as_posix()
-            if suffix in AUDIO_SUFFIXES:
-                try:
-                    items.append(_file_item(path, root.name, rel, names))
-                except OSError as e:  # a dangling link, a file removed while scanning, no permission
-                    broken.append(ItemResult(str(path), str(path), "skipped", "corrupt", f"cannot read: {e}"))
-            elif suffix in ARCHIVE_SUFFIXES:
-                _scan_archive(path, root.name, rel, items, broken)
+            if not name.startswith("."):  # hidden files, e.g. macOS "._boom.wav" resource forks
+                _scan_file(root, here / name, names, items, broken)
 
 
-def _file_item(path: Path, source: str, rel: str, siblings: set[str] | None = None) -> SourceItem:
-    st = path.stat()
+def _scan_file(root: Path, path: Path, names: set[str], items: list[SourceItem], broken: list[ItemResult]) -> None:
+    suffix = path.suffix.lower()
+    if suffix not in AUDIO_SUFFIXES and suffix not in ARCHIVE_SUFFIXES:
+        return
+    where = printable(path)
+    if not utf8_name(path.name):  # it would reach manifests, captions and split keys, which are UTF-8
+        broken.append(ItemResult(where, where, "skipped", "bad_name", "the file name is not valid UTF-8 (rename it)"))
+        return
+    try:
+        st = check_regular(path)
+    except UnsafeSourceError as e:  # a FIFO would hang the build, a link to /dev/zero fill memory
+        broken.append(ItemResult(where, where, "skipped", "not_a_file", str(e)))
+        return
+    except OSError as e:  # a dangling link, a file removed while scanning, no permission
+        reason = "unreadable" if isinstance(e, PermissionError) else "corrupt"
+        broken.append(ItemResult(where, where, "skipped", reason, f"cannot read: {e.strerror or e}"))
+        return
+    rel = path.relative_to(root).as_posix()
+    if suffix in AUDIO_SUFFIXES:
+        items.append(_file_item(path, root.name, rel, names, st))
+    else:
+        _scan_archive(path, root.name, rel, items, broken)
+
+
+def _file_item(
+    path: Path, source: str, rel: str, siblings: set[str] | None = None, st: os.stat_result | None = None
+) -> SourceItem:
+    st = st or path.stat()
     if siblings is None:
         siblings = {p.name for p in path.parent.iterdir()} if path.parent.is_dir() else set()
     sidecar = next((n for n in sidecar_names(path.name) if n in siblings and n != path.name), None)
@@ -248,28 +296,17 @@ def _scan_archive(
 
 # --------------------------------------------------------------------------------------------- processing
 
-_ZIPS: dict[str, zipfile.ZipFile] = {}
+def read_sidecar(item: SourceItem) -> bytes:
+    """The bytes of an item's sidecar (a file beside it, or a member of its archive), at most 1 MiB.
 
-
-def read_item_bytes(item: SourceItem, member: str | None = None) -> bytes:
-    """The bytes of a plain file, or of an archive member (``member`` overrides ``item.member``).
-
-    Open archives are kept per process, so a worker does not re-read the archive directory for each member.
+    Raises:
+        AudioReadError: not a regular file, or too large.
+        OSError, KeyError, zipfile.BadZipFile: missing or unreadable.
     """
-    name = member if member is not None else item.member
-    if name is None:
-        return Path(item.path).read_bytes()
-    zf = _ZIPS.get(item.path)
-    if zf is None:
-        if len(_ZIPS) >= 4:
-            _ZIPS.pop(next(iter(_ZIPS))).close()
-        zf = _ZIPS[item.path] = zipfile.ZipFile(item.path)
-    info = zf.getinfo(name)
-    if info.file_size > MAX_MEMBER_BYTES:
-        raise AudioReadError(
-            f"{member_path(item.path, name)} is {info.file_size} bytes, over the {MAX_MEMBER_BYTES}-byte limit"
-        )
-    return zf.read(info)
+    assert item.sidecar is not None
+    if item.member is None:
+        return read_small(item.sidecar, None, MAX_SIDECAR_BYTES)
+    return read_small(item.path, item.sidecar, MAX_SIDECAR_BYTES)
 
 
 class _Skip(Exception):
@@ -298,18 +335,20 @@ def process_item(item: SourceItem, settings: ProcessSettings, dataset_dir: str) 
 
 def _process(item: SourceItem, settings: ProcessSettings, dataset_dir: Path) -> tuple[list[Segment], float]:
     try:
-        data = read_item_bytes(item)
-    except (OSError, zipfile.BadZipFile, KeyError, AudioReadError, EOFError) as e:
+        with open_source(item.path, item.member) as (source, size):
+            if size == 0:
+                raise _Skip("empty", "the file is empty (0 bytes)")
+            decoded = _decode(source, item, settings)
+    except UnsafeSourceError as e:
+        raise _Skip(e.reason, str(e)) from e
+    except (zipfile.BadZipFile, zlib.error, KeyError, EOFError) as e:
         raise _Skip("corrupt", f"cannot read: {e}") from e
-    if not data:
-        raise _Skip("empty", "the file is empty (0 bytes)")
-    x, rate = _decode(data, item, settings)
-    seconds = x.shape[1] / rate
-    x = resample(to_channels(x, 1), rate, settings.sample_rate)
-    sr = settings.sample_rate
+    except OSError as e:  # no permission, an I/O error: not the file's content, so retried by the next build
+        raise _Skip("unreadable", f"cannot read: {e.strerror or e}") from e
+    x, sr = decoded.samples, settings.sample_rate
     if settings.trim:
         x = trim_silence(x, sr, threshold_db=settings.silence_threshold_db)
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    peak = max(float(x.max()), -float(x.min())) if x.size else 0.0  # no |x| copy of a long file
     if x.shape[1] == 0 or peak <= 10 ** (settings.silence_threshold_db / 20):
         raise _Skip("silent", f"no sound above {settings.silence_threshold_db:g} dBFS")
     if x.shape[1] < settings.min_duration * sr:
@@ -320,57 +359,27 @@ def _process(item: SourceItem, settings: ProcessSettings, dataset_dir: Path) -> 
         clip_id = hashlib.sha256(pcm.tobytes() + struct.pack("<I", sr)).hexdigest()[:20]
         _write_pcm16(dataset_dir / clip_location(clip_id), pcm, sr)
         segments.append(Segment(clip_id, round(len(pcm) / sr, 6), round(start / sr, 6)))
-    return segments, seconds
+    return segments, decoded.source_duration
 
 
-def _decode(data: bytes, item: SourceItem, settings: ProcessSettings) -> tuple[np.ndarray, int]:
-    """Decode at the file's own rate and channels; a file shorter than its header says is ``truncated``."""
+def _decode(source: Path | BinaryIO, item: SourceItem, settings: ProcessSettings) -> MonoDecode:
+    """Decode to mono at the target rate, in blocks; a file shorter than its header says is ``truncated``."""
     label = item.member or item.path
     try:
-        audio = read_audio(data, name=label, max_duration=settings.max_file_duration)
+        decoded = decode_mono(
+            source, sample_rate=settings.sample_rate, max_duration=settings.max_file_duration, name=label
+        )
     except InvalidAudioError as e:
         raise _Skip("invalid", str(e)) from e
     except AudioReadError as e:
         text = str(e)
         reason: SkipReason = "too_long" if "longer than" in text else ("empty" if "zero length" in text else "corrupt")
         raise _Skip(reason, text) from e
-    declared = declared_frames(data)
-    got = audio.samples.shape[1]
+    declared, got = decoded.declared_frames, decoded.source_frames
     # 1 % slack: MP3 headers estimate their length; lossless headers are exact.
     if declared is not None and got < declared * 0.99 - 64:
         raise _Skip("truncated", f"decoded {got} of the {declared} frames its header declares (cut short)")
-    return audio.samples, audio.sample_rate
-
-
-def declared_frames(data: bytes) -> int | None:
-    """Frames a file's header promises (WAV data chunk, FLAC STREAMINFO, else libsndfile's count), if known."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-        return _wav_declared_frames(data)
-    if data[:4] == b"fLaC" and len(data) >= 42:
-        packed = int.from_bytes(data[18:26], "big")  # rate:20 | channels-1:3 | bits-1:5 | total samples:36
-        total = packed & ((1 << 36) - 1)
-        return total or None
-    try:
-        info = sf.info(io.BytesIO(data))
-    except Exception:  # noqa: BLE001 - no header count is fine: nothing to compare
-        return None
-    if info.format == "MP3" and b"Xing" not in data[:8192] and b"Info" not in data[:8192]:
-        return None  # without a Xing/Info header the count is a guess from the first frame's bitrate
-    return info.frames if 0 < info.frames < (1 << 62) else None
-
-
-def _wav_declared_frames(data: bytes) -> int | None:
-    pos, block_align = 12, 0
-    while pos + 8 <= len(data):
-        chunk, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
-        if chunk == b"fmt " and pos + 22 <= len(data):
-            block_align = struct.unpack("<H", data[pos + 20 : pos + 22])[0]
-        if chunk == b"data":
-            if size in (0, 0xFFFFFFFF) or block_align <= 0:  # streamed WAVs leave the size open
-                return None
-            return size // block_align
-        pos += 8 + size + (size & 1)
-    return None
+    return decoded
 
 
 def _slices(x: np.ndarray, sample_rate: int, max_duration: float) -> list[tuple[int, np.ndarray]]:
