@@ -6,6 +6,7 @@ import asyncio
 import functools
 import gc
 import logging
+import math
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -133,6 +134,7 @@ def create_app(settings: ServiceSettings, load_generator: Callable[[], Generator
                               "WebSocket subscribers; results download as WAV, FLAC, OGG/Opus or MP3.")
     app.state.service = service
     _add_error_handlers(app)
+    _add_guards(app, settings)
     from soundgen.service.routes import events, generations, results, system, web
 
     for module in (generations, results, events, system, web):
@@ -146,6 +148,18 @@ def _start(service: Service) -> None:
     requeued = jobs.requeue_running(service.db)
     if requeued:
         log.info("requeued %d job(s) that were running when the server last stopped", requeued)
+
+
+def _add_guards(app: FastAPI, settings: ServiceSettings) -> None:
+    """Host, origin, content-type and size checks (service/guard.py); CORS only for the origins named."""
+    from soundgen.service.guard import RequestGuard
+
+    if settings.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key"])
+    app.add_middleware(RequestGuard, settings=settings)  # added last: runs first
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -167,7 +181,19 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def jsonable(errors: object) -> object:
-    """Validation errors with anything non-JSON (exception objects in ``ctx``) turned into strings."""
+    """Validation errors with anything non-JSON turned into strings: exception objects in ``ctx``, the bytes of
+    a body that is not UTF-8, and NaN or infinite numbers (JSON has none)."""
     from fastapi.encoders import jsonable_encoder
 
-    return jsonable_encoder(errors, custom_encoder={Exception: str})
+    def clean(x: object) -> object:
+        if isinstance(x, bytes | bytearray):
+            return bytes(x).decode("utf-8", "backslashreplace")
+        if isinstance(x, float) and not math.isfinite(x):
+            return str(x)
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [clean(v) for v in x]
+        return x
+
+    return jsonable_encoder(clean(errors), custom_encoder={Exception: str})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from soundgen.service.models import JobState
 
@@ -17,6 +17,8 @@ MEDIA_TYPES: dict[str, str] = {
 
 class GenerationCreate(BaseModel):
     """A request to generate ``count`` sounds of ``duration`` seconds from ``prompt``."""
+
+    model_config = ConfigDict(allow_inf_nan=False)  # NaN and Infinity are refused as numbers, with a 422
 
     prompt: str = Field(min_length=1, description="what the sound should be, in plain words")
     duration: float = Field(default=5.0, gt=0, description="seconds of audio per sound")

@@ -11,9 +11,10 @@ import functools
 import ipaddress
 import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
@@ -62,9 +63,21 @@ class ServiceSettings(BaseSettings):
     rate_limit_burst: int = 10
     max_active_jobs_per_key: int = 8  # queued + running jobs per API key; 0 turns the quota off
 
+    # Cross-site and size checks (see service/guard.py). Lists come from the environment comma-separated.
+    allowed_hosts: Annotated[list[str], NoDecode] = []  # Host names beyond the bound one and loopback; "*": any
+    cors_origins: Annotated[list[str], NoDecode] = []  # other web origins that may call the API (CORS on for them)
+    max_body_bytes: int = 1 << 20  # request bodies above this get 413
+
     progress_persist_seconds: float = 0.5  # how often running progress is written to the database
     switch_interval: float = 0.0005  # seconds; Python's GIL switch interval (see app.create_app)
     poll_seconds: float = 1.0  # how often an idle worker looks for jobs queued by another process
+
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
 
     @classmethod
     def tiny(cls, data_dir: Path) -> ServiceSettings:
