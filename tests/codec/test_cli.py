@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -156,3 +157,24 @@ def test_nan_input_and_unknown_output_format(
     assert main(["codec", "encode", str(tmp_path / "ok.wav"), str(tmp_path / "ok.sgc"), "--model", str(model_dir)]) == 0
     assert main(["codec", "decode", str(tmp_path / "ok.sgc"), str(tmp_path / "o.xyz"), "--model", str(model_dir)]) == 2
     assert "suffix" in capsys.readouterr().err and not (tmp_path / "o.xyz").exists()
+
+
+@pytest.mark.parametrize("command", ["encode", "decode"])
+@pytest.mark.parametrize("alias", ["same", "dotdot", "symlink", "hardlink"])
+def test_an_output_that_is_the_input_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, alias: str
+) -> None:
+    src = tmp_path / "sub" / "a.wav"
+    src.parent.mkdir()
+    sf.write(src, np.zeros(800, np.float32), 8000)
+    before = src.read_bytes()
+    out = {"same": src, "dotdot": tmp_path / "sub" / ".." / "sub" / "a.wav", "symlink": tmp_path / "link.wav",
+           "hardlink": tmp_path / "hard.wav"}[alias]
+    if alias == "symlink":
+        out.symlink_to(src)
+    if alias == "hardlink":
+        os.link(src, out)
+    code = main(["codec", command, str(src), str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "is the input file itself" in err
+    assert src.read_bytes() == before

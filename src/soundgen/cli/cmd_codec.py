@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,10 @@ def register(groups: Any) -> None:
     p.add_argument("--data", type=Path, required=True, help="dataset directory built by 'soundgen data build'")
     p.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, TensorBoard logs)")
     p.add_argument("--steps", type=int, help="train until this many steps (overrides train.steps)")
+    p.add_argument("--init", type=Path, metavar="MODEL_DIR",
+                   help="start a new run from a released codec (or model) directory: its encoder and quantizer, and "
+                   "its decoder when the config asks for the same kind; with --train.freeze_encoder=true only a "
+                   "decoder is trained, so the released codes stay valid")
     _config_options(p)
     p.set_defaults(func=cmd_train)
 
@@ -78,7 +83,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(CodecRunConfig, args.config, collect_overrides(args))
     if not args.data.is_dir():
         raise SoundgenError(f"dataset directory {args.data} does not exist; build one with 'soundgen data build'")
-    result = train_codec(cfg, args.data, args.out, steps=args.steps)
+    result = train_codec(cfg, args.data, args.out, steps=args.steps, init=args.init)
     from soundgen.distributed import is_main
 
     if not is_main():  # under torchrun, rank 0 alone reports
@@ -103,11 +108,26 @@ def _check_input(path: Path) -> None:
         raise AudioReadError(f"{path}: no such file")
 
 
+def _check_output(src: Path, out: Path) -> None:
+    """Refuse an output that is the input (or the archive holding it), however it is named: the write would
+    replace the file being read."""
+    from soundgen.audio.archive import split_member_path
+
+    member = split_member_path(str(src))
+    source = member[0] if member is not None else src
+    same = source.resolve() == out.resolve()
+    if not same and source.exists() and out.exists():
+        same = os.path.samefile(source, out)  # hard links
+    if same:
+        raise SoundgenError(f"{out} is the input file itself; writing it would destroy {src}: pick another output")
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     from soundgen.codec.files import encode_file
     from soundgen.codec.io import load_codec
 
     _check_input(args.input)
+    _check_output(args.input, args.output)
     if args.bitrate <= 0:
         raise SoundgenError(f"--bitrate must be positive, got {args.bitrate}")
     codec = load_codec(args.model)
@@ -125,6 +145,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from soundgen.codec.io import load_codec
 
     _check_input(args.input)
+    _check_output(args.input, args.output)
     if args.sample_rate is not None and not 1000 <= args.sample_rate <= 384000:
         raise SoundgenError(f"--sample-rate must be between 1000 and 384000, got {args.sample_rate}")
     codec = load_codec(args.model)
