@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from soundgen.codec.io import load_codec
-from soundgen.errors import ConfigError
+from soundgen.errors import ConfigError, ModelNotFoundError
 from soundgen.lm.config import LMRunConfig
 from soundgen.lm.io import load_lm
 from soundgen.model_files import read_example_prompts
@@ -113,3 +113,26 @@ def test_int8_loading_generates(assets: Any, tmp_path: Path) -> None:
     assert tts.lm.step_format == "int8" and tts.lm.dtype == torch.float32
     result = tts.generate(GenerationRequest("a tone sound", duration=0.06, seed=1))
     assert result.audio[0].shape == (1, 480)
+
+
+def test_init_starts_a_new_run_from_a_released_model(assets: Any, tmp_path: Path) -> None:
+    cfg = LMRunConfig.tiny()
+    cfg.train.steps = 3
+    codec = load_codec(assets.codec_dir)
+    train_lm(cfg, assets.tokens, tmp_path / "run", codec)
+    export_model(tmp_path / "run", assets.codec_dir, tmp_path / "released")
+    released = load_lm(tmp_path / "released" / "lm")
+
+    other = LMRunConfig.tiny()
+    other.model.d_model, other.model.n_heads = 48, 4  # a config of another shape: the released model's wins
+    other.train.steps, other.train.lr, other.train.warmup_steps = 1, 1e-12, 1  # one step that barely moves
+    result = train_lm(other, assets.tokens, tmp_path / "tuned", codec, init=tmp_path / "released")
+    assert result.step == 1
+    state = torch.load(next((tmp_path / "tuned" / "checkpoints").iterdir()), weights_only=True)
+    assert state["config"]["d_model"] == released.lm.cfg.d_model == 32
+    for name, value in released.lm.state_dict().items():  # started from the released weights
+        assert torch.allclose(state["model"][name].float(), value.float(), atol=1e-5), name
+    again = train_lm(other, assets.tokens, tmp_path / "tuned", codec, init=tmp_path / "released")
+    assert again.step == 1 and again.steps_per_second == 0  # resumed, not re-initialised
+    with pytest.raises(ModelNotFoundError, match="no released LM"):
+        train_lm(other, assets.tokens, tmp_path / "x", codec, init=tmp_path / "nowhere")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Activation = Literal["elu", "snake"]
+DecoderKind = Literal["seanet", "fourier"]
 
 
 @dataclass
@@ -42,6 +43,13 @@ class CodecConfig:
             estimator around the whole quantizer (EnCodec/audiocraft's fix), the gradient passes once.
             Inference is the same either way.
         bitrates: bitrates (kbps) this model is meant to serve; each must be a whole number of codebooks.
+        decoder: ``seanet`` (transposed convolutions up to the sample rate) or ``fourier`` (ConvNeXt blocks at the
+            frame rate and an inverse STFT, :mod:`soundgen.codec.fourier`).
+        fourier_dim: width of the Fourier decoder's blocks.
+        fourier_blocks: number of its ConvNeXt blocks.
+        fourier_n_fft: its inverse-STFT size (``None``: 4 hops).
+        silence_gate: decode frames whose codes are exactly the codes of digital silence to exact zeros (with a
+            short fade at the edges), so silence in is silence out at every bitrate and a generated pause is quiet.
     """
 
     sample_rate: int = 16000
@@ -66,6 +74,11 @@ class CodecConfig:
     quantizer_dropout: float = 1.0
     rvq_straight_through: Literal["per_layer", "total"] = "per_layer"
     bitrates: list[float] = field(default_factory=lambda: [1.5, 3.0, 6.0])
+    decoder: DecoderKind = "seanet"
+    fourier_dim: int = 256
+    fourier_blocks: int = 8
+    fourier_n_fft: int | None = None
+    silence_gate: bool = False
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.channels <= 0:
@@ -158,6 +171,8 @@ class CodecTrainConfig:
         keep_checkpoints: checkpoints kept in the run directory.
         valid_batches: validation batches per evaluation.
         seed: random seed.
+        freeze_encoder: train the decoder alone: the encoder and the quantizer (codebooks included) stay as they
+            are, so the codes of every audio file, and every LM trained on them, stay valid (with ``--init``).
     """
 
     steps: int = 100_000
@@ -190,6 +205,7 @@ class CodecTrainConfig:
     keep_checkpoints: int = 3
     valid_batches: int = 4
     seed: int = 0
+    freeze_encoder: bool = False
 
     def __post_init__(self) -> None:
         if self.lr_decay_start is not None and self.lr_decay_start < 0:

@@ -64,7 +64,11 @@ class CodecTrainer:
         self.codec: Codec = build_codec(cfg.model).to(self.device)
         self.disc = MultiScaleSTFTDiscriminator(t.disc_windows, t.disc_filters).to(self.device)
         betas = (t.betas[0], t.betas[1])
-        self.opt_g = torch.optim.Adam(self.codec.parameters(), lr=t.lr, betas=betas)
+        if t.freeze_encoder:  # the decoder alone learns: every code, and every LM trained on the codes, stays valid
+            for part in (self.codec.encoder, self.codec.quantizer):
+                part.requires_grad_(False)
+        trainable = [p for p in self.codec.parameters() if p.requires_grad]
+        self.opt_g = torch.optim.Adam(trainable, lr=t.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=t.lr, betas=betas)
         # DDP wrappers (the modules themselves outside a process group); they share parameters with the above.
         self._codec_train = distributed.wrap_ddp(self.codec, self.device)
@@ -83,6 +87,10 @@ class CodecTrainer:
         """One optimisation step on ``wav [B, C, T]``; returns losses and codebook metrics."""
         t = self.cfg.train
         self.codec.train()
+        if t.freeze_encoder:  # no codebook updates, no k-means, no expiry; quantizer dropout still draws bitrates
+            self.codec.encoder.eval()
+            for layer in self.codec.quantizer.layers:
+                layer.eval()
         wav = wav.to(self.device)
         with autocast(self.device, self.use_autocast):
             recon, q = self._codec_train(wav)
@@ -102,7 +110,10 @@ class CodecTrainer:
         out: dict[str, float] = {}
         if t.use_balancer:
             grad, norms = self.balancer.gradient(losses, recon)
-            torch.autograd.backward([recon, q.commit_loss], [grad, torch.ones_like(q.commit_loss)])
+            if q.commit_loss.requires_grad:
+                torch.autograd.backward([recon, q.commit_loss], [grad, torch.ones_like(q.commit_loss)])
+            else:  # a frozen encoder: the commitment loss has nothing to train
+                recon.backward(grad)
             out.update({f"grad_norm/{k}": v for k, v in norms.items()})
         else:
             weights = self.balancer.weights
@@ -111,7 +122,8 @@ class CodecTrainer:
         if use_disc:
             self.disc.zero_grad(set_to_none=True)  # generator losses must not train the discriminator
         if t.grad_clip > 0:
-            out["grad_norm/total"] = float(torch.nn.utils.clip_grad_norm_(self.codec.parameters(), t.grad_clip))
+            params = [p for p in self.codec.parameters() if p.requires_grad]
+            out["grad_norm/total"] = float(torch.nn.utils.clip_grad_norm_(params, t.grad_clip))
         lr = t.lr_at(self.step)
         for group in (*self.opt_g.param_groups, *self.opt_d.param_groups):
             group["lr"] = lr  # a function of the step: a resumed run follows today's schedule, not the checkpoint's
@@ -252,9 +264,18 @@ def _log_step(logger: ScalarLogger, losses: dict[str, float], x_realtime: float,
 
 
 def train_codec(
-    cfg: CodecRunConfig, data_dir: str | Path, run_dir: str | Path, steps: int | None = None
+    cfg: CodecRunConfig,
+    data_dir: str | Path,
+    run_dir: str | Path,
+    steps: int | None = None,
+    init: str | Path | None = None,
 ) -> TrainResult:
     """Train (or resume) a codec run until ``steps`` (default ``cfg.train.steps``) steps are done.
+
+    ``init`` names a released codec (or model) directory whose weights start a new run: its encoder and quantizer
+    (which must have the config's shapes) and, when it has the same kind of decoder, its decoder too. With
+    ``train.freeze_encoder`` this trains a new decoder for a released codec's codes. A run that has a checkpoint
+    resumes from it instead.
 
     Started by ``torchrun``, every process runs this: each trains on its own batches, and rank 0 alone
     validates, logs and writes checkpoints (its :class:`TrainResult` holds the validation metrics).
@@ -265,11 +286,41 @@ def train_codec(
         torch.set_num_threads(t.threads)
     device = pick_device(t.device)
     with distributed.session(device):
-        return _train_codec(cfg, Path(data_dir), run_dir, total_steps, device)
+        return _train_codec(cfg, Path(data_dir), run_dir, total_steps, device, init)
+
+
+def init_from_release(codec: Codec, model_dir: Path) -> list[str]:
+    """Copy a released codec's weights into ``codec``: encoder and quantizer always, the decoder when it fits.
+
+    Returns:
+        The parts copied.
+
+    Raises:
+        ConfigError: the released encoder or quantizer has other shapes than ``codec``'s.
+    """
+    from soundgen.codec.io import load_codec
+
+    released = load_codec(model_dir)
+    copied = []
+    for name in ("encoder", "quantizer", "decoder"):
+        part, source = getattr(codec, name), getattr(released, name)
+        try:
+            part.load_state_dict(source.state_dict(), strict=True)
+            copied.append(name)
+        except RuntimeError as e:
+            if name != "decoder":
+                raise ConfigError(f"--init {model_dir}: its {name} does not fit this config's model ({e})") from e
+            log.info("--init: %s has another decoder; this run trains its own", model_dir)
+    return copied
 
 
 def _train_codec(
-    cfg: CodecRunConfig, data_dir: Path, run_dir: str | Path, total_steps: int, device: torch.device
+    cfg: CodecRunConfig,
+    data_dir: Path,
+    run_dir: str | Path,
+    total_steps: int,
+    device: torch.device,
+    init: str | Path | None = None,
 ) -> TrainResult:
     t = cfg.train
     main = distributed.is_main()
@@ -281,8 +332,11 @@ def _train_codec(
         trainer.load_state_dict(state)
         log.info("resumed %s at step %d", run.path, trainer.step)
         seed_everything(distributed.rank_seed(t.seed, trainer.step))  # batches depend on (seed, step, rank)
-    elif not main:
-        seed_everything(distributed.rank_seed(t.seed, 0))
+    else:
+        if init is not None:
+            log.info("initialised %s from %s", ", ".join(init_from_release(trainer.codec, Path(init))), init)
+        if not main:
+            seed_everything(distributed.rank_seed(t.seed, 0))
     distributed.barrier()  # no rank may write a checkpoint before all have read theirs
     loader, valid = _loaders(cfg, data_dir)
     logger = ScalarLogger(run.path / "tb")

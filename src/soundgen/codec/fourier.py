@@ -1,0 +1,97 @@
+"""A Fourier-head decoder: ConvNeXt-style blocks at the frame rate, ending in an inverse STFT.
+
+The SEANet decoder upsamples 320x with transposed convolutions, which is where most of its cost goes and where
+its fixed tones come from (the upsampling leaves periodic artefacts: the bundled codec decodes digital silence to
+a buzz at 200 Hz, 4, 5 and 7 kHz). This decoder never leaves the frame rate: ``blocks`` ConvNeXt-like blocks over
+the quantized latents ``[B, D, F]``, then a head that predicts, per frame, a log-magnitude and a phase for each
+of ``n_fft // 2 + 1`` bins; an inverse STFT (hop = the codec's hop, "same" padding) makes the waveform. The idea
+is that of Vocos and WavTokenizer's decoders; this is soundgen's own implementation.
+
+The blocks are not causal: each output frame sees ``receptive_frames`` frames on either side, so streaming decode
+(:class:`soundgen.codec.model.DecodeStream`) waits for that much look-ahead and stays equal to offline decoding.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from soundgen.codec.config import CodecConfig
+
+
+class ConvNeXtBlock(nn.Module):
+    """Depthwise conv (kernel 7) -> LayerNorm -> pointwise expand x3 -> GELU -> pointwise -> layer scale, residual."""
+
+    def __init__(self, dim: int, kernel_size: int = 7, expand: int = 3) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        self.norm = nn.LayerNorm(dim)
+        self.up = nn.Linear(dim, dim * expand)
+        self.down = nn.Linear(dim * expand, dim)
+        self.scale = nn.Parameter(torch.full((dim,), 1e-2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Args: x ``[B, dim, F]``. Returns ``[B, dim, F]``."""
+        y = self.dwconv(x).transpose(1, 2)  # [B, F, dim]
+        y = self.down(F.gelu(self.up(self.norm(y))))
+        return x + (self.scale * y).transpose(1, 2)
+
+
+class FourierDecoder(nn.Module):
+    """Latents ``[B, latent_dim, F]`` -> audio ``[B, channels, F * hop]`` through an inverse STFT.
+
+    Args:
+        cfg: the codec config (``latent_dim``, ``hop_length``, ``channels``, ``fourier_dim``, ``fourier_blocks``,
+            ``fourier_n_fft``).
+    """
+
+    window: torch.Tensor
+
+    def __init__(self, cfg: CodecConfig) -> None:
+        super().__init__()
+        if cfg.channels != 1:
+            raise ValueError("the Fourier-head decoder makes mono audio (channels: 1)")
+        self.hop = cfg.hop_length
+        self.n_fft = cfg.fourier_n_fft or 4 * cfg.hop_length
+        if self.n_fft < self.hop or (self.n_fft - self.hop) % 2:
+            raise ValueError(f"fourier_n_fft={self.n_fft} must be >= the hop ({self.hop}) and differ from it by an "
+                             "even number")
+        dim = cfg.fourier_dim
+        self.embed = nn.Conv1d(cfg.latent_dim, dim, 7, padding=3)
+        self.norm = nn.LayerNorm(dim)
+        self.blocks = nn.ModuleList(ConvNeXtBlock(dim) for _ in range(cfg.fourier_blocks))
+        self.out_norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, 2 * (self.n_fft // 2 + 1))
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        # Frames of context on each side an output frame depends on: the embedding, every block, and the
+        # inverse STFT's overlap (a frame's samples spread over n_fft / hop frames).
+        self.receptive_frames = 3 + 3 * cfg.fourier_blocks + -(-self.n_fft // (2 * self.hop))
+
+    def spectrum(self, z: torch.Tensor) -> torch.Tensor:
+        """Args: z ``[B, latent_dim, F]``. Returns the complex spectrum ``[B, n_fft // 2 + 1, F]``."""
+        x = self.embed(z)
+        x = self.norm(x.transpose(1, 2)).transpose(1, 2)
+        for block in self.blocks:
+            x = block(x)
+        h = self.head(self.out_norm(x.transpose(1, 2))).transpose(1, 2).float()  # [B, 2 * bins, F]
+        log_mag, phase = h.chunk(2, dim=1)
+        mag = torch.exp(log_mag.clamp(max=4.6))  # |X| <= ~100, as loud as a frame can usefully be
+        return torch.polar(mag, phase)
+
+    def istft(self, spec: torch.Tensor) -> torch.Tensor:
+        """Inverse STFT with "same" padding: ``[B, bins, F]`` -> ``[B, F * hop]`` (frame f centred on sample
+        ``f * hop + hop / 2``), normalised by the summed squared window."""
+        b, _, n = spec.shape
+        frames = torch.fft.irfft(spec, n=self.n_fft, dim=1) * self.window[None, :, None]  # [B, n_fft, F]
+        total = (n - 1) * self.hop + self.n_fft
+        audio = F.fold(frames, (1, total), (1, self.n_fft), stride=(1, self.hop)).reshape(b, total)
+        env = F.fold((self.window**2)[None, :, None].expand(1, -1, n), (1, total), (1, self.n_fft),
+                     stride=(1, self.hop)).reshape(1, total)
+        pad = (self.n_fft - self.hop) // 2
+        audio, env = audio[:, pad : pad + n * self.hop], env[:, pad : pad + n * self.hop]
+        return audio / env.clamp(min=1e-5)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Args: z ``[B, latent_dim, F]``. Returns audio ``[B, 1, F * hop]``."""
+        return self.istft(self.spectrum(z))[:, None]

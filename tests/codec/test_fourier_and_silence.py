@@ -1,0 +1,118 @@
+"""Codec v3 parts: the Fourier-head decoder, the silence gate, and training a decoder for frozen codes."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from soundgen.codec import CodecConfig, build_codec
+from soundgen.codec.fourier import FourierDecoder
+from soundgen.codec.io import load_codec, save_codec
+from soundgen.codec.model import GATE_FADE, Codec
+
+BUNDLED = Path(__file__).resolve().parents[2] / "models" / "default" / "codec"
+
+
+def _tiny(**changes: object) -> Codec:
+    torch.manual_seed(0)
+    return build_codec(dataclasses.replace(CodecConfig.tiny(), **changes)).eval()
+
+
+def _db(x: torch.Tensor) -> float:
+    return 20 * float(torch.log10(x.abs().max().clamp(min=1e-12)))
+
+
+def test_inverse_stft_reconstructs_a_signal_exactly() -> None:
+    dec = FourierDecoder(dataclasses.replace(CodecConfig.tiny(), decoder="fourier", fourier_dim=16,
+                                             fourier_blocks=1))
+    x = torch.randn(2, dec.hop * 40)
+    pad = (dec.n_fft - dec.hop) // 2
+    frames = torch.nn.functional.pad(x, (pad, pad)).unfold(-1, dec.n_fft, dec.hop)  # [B, F, n_fft]
+    spec = torch.fft.rfft(frames * dec.window, dim=-1).transpose(1, 2)
+    assert torch.allclose(dec.istft(spec), x, atol=1e-5)
+
+
+def test_fourier_decoder_shapes_and_streaming_equal_offline() -> None:
+    codec = _tiny(decoder="fourier", fourier_dim=16, fourier_blocks=2)
+    wav = torch.randn(2, 1, 16 * 90) * 0.2
+    codes = codec.encode(wav)
+    offline = codec.decode(codes)
+    assert offline.shape == (2, 1, codes.shape[-1] * codec.hop_length)
+    for size in (1, 7, 40):
+        chunks = [codes[..., i : i + size] for i in range(0, codes.shape[-1], size)]
+        streamed = torch.cat(list(codec.stream_decode(chunks)), dim=-1)
+        assert streamed.shape == offline.shape
+        assert torch.allclose(streamed, offline, atol=1e-5), size
+    recon, _ = codec.train()(wav)  # the training pass goes through it too
+    assert recon.shape == wav.shape and recon.requires_grad
+
+
+@pytest.mark.parametrize("decoder", ["seanet", "fourier"])
+def test_silence_in_is_silence_out_at_every_bitrate(decoder: str) -> None:
+    codec = _tiny(decoder=decoder, fourier_dim=16, fourier_blocks=1, silence_gate=True)
+    for k in range(1, codec.max_codebooks + 1):
+        codec.set_n_codebooks(k)
+        codes = codec.encode(torch.zeros(1, 1, 4000))
+        assert (codes == codec.silence_codes()[:k, None]).all()  # every frame, the first ones included
+        assert float(codec.decode(codes).abs().max()) == 0.0
+    ungated = _tiny(decoder=decoder, fourier_dim=16, fourier_blocks=1)
+    assert float(ungated.decode(ungated.encode(torch.zeros(1, 1, 4000))).abs().max()) > 0  # what the gate removes
+
+
+def test_the_gate_fades_around_sound_and_streams_like_offline() -> None:
+    codec = _tiny(silence_gate=True)
+    hop, sr = codec.hop_length, codec.sample_rate
+    wav = torch.zeros(1, 1, hop * 60)
+    wav[..., hop * 20 : hop * 40] = 0.5 * torch.sin(torch.arange(hop * 20) * 0.3)
+    codes = codec.encode(wav)
+    out = codec.decode(codes)
+    assert float(out[..., : hop * 19].abs().max()) == 0.0 and float(out[..., hop * 42 :].abs().max()) == 0.0
+    assert float(out[..., hop * 21 : hop * 39].abs().max()) > 0.01  # the sound itself is not gated
+    fade = max(1, int(GATE_FADE * sr))
+    first = int(torch.nonzero(out[0, 0].abs() > 0)[0])
+    assert first >= hop * 20 - hop and out[0, 0, first : first + fade].abs().max() > 0  # a fade, not a cut
+    with codec.encode_stream() as enc:
+        parts = [enc.feed(wav[..., i : i + 37]) for i in range(0, wav.shape[-1], 37)] + [enc.flush()]
+    assert torch.equal(torch.cat(parts, dim=-1), codes)
+    streamed = torch.cat(list(codec.stream_decode([codes[..., i : i + 5] for i in range(0, 60, 5)])), dim=-1)
+    assert torch.allclose(streamed, out, atol=1e-6)
+
+
+@pytest.mark.skipif(not BUNDLED.is_dir(), reason="needs the bundled codec")
+def test_bundled_codec_with_the_gate_is_silent_on_silence_below_minus_60_dbfs(tmp_path: Path) -> None:
+    codec = load_codec(BUNDLED)
+    codec.config.silence_gate = True
+    for k in (3, 4, 6, 12):
+        codec.set_n_codebooks(k)
+        out = codec.decode(codec.encode(torch.zeros(1, 1, 16000 * 2)))
+        assert _db(out) < -60
+    codec.config.silence_gate = False
+    assert _db(codec.decode(codec.encode(torch.zeros(1, 1, 16000 * 2)))) > -60  # the buzz the issue reports
+
+
+def test_a_decoder_trains_for_frozen_released_codes(tmp_path: Path) -> None:
+    from soundgen.codec.config import CodecRunConfig
+    from soundgen.train.codec import CodecTrainer, init_from_release
+
+    base = _tiny()
+    save_codec(base, tmp_path / "released")
+    cfg = CodecRunConfig.tiny()
+    cfg.model.decoder, cfg.model.fourier_dim, cfg.model.fourier_blocks = "fourier", 16, 1
+    cfg.train.freeze_encoder, cfg.train.discriminator = True, False
+    trainer = CodecTrainer(cfg, torch.device("cpu"))
+    assert init_from_release(trainer.codec, tmp_path / "released") == ["encoder", "quantizer"]
+    before = {k: v.clone() for k, v in trainer.codec.state_dict().items() if not k.startswith("decoder.")}
+    rng = np.random.default_rng(0)
+    wav = torch.from_numpy(rng.standard_normal((2, 1, 1024)).astype(np.float32) * 0.1)
+    first = trainer.train_step(wav)["loss/mel"]
+    for _ in range(6):
+        last = trainer.train_step(wav)["loss/mel"]
+    assert last < first  # the decoder learns
+    after = trainer.codec.state_dict()
+    for k, v in before.items():  # encoder weights and codebooks did not move
+        assert torch.equal(after[k], v), k
+    assert torch.equal(trainer.codec.encode(wav), base.encode(wav))  # so every code stays valid
