@@ -15,7 +15,8 @@ import pytest
 import soundfile as sf
 
 from soundgen.data.build import BuildConfig, build_dataset
-from soundgen.data.build_worker import DataSourceError
+from soundgen.data.build_pool import execute_pool
+from soundgen.data.build_worker import DataSourceError, ItemResult, ProcessSettings, SourceItem, scan_sources
 
 HOLD = """
 import fcntl, sys
@@ -130,3 +131,16 @@ def test_two_builds_in_one_process_exclude_each_other(tmp_path: Path) -> None:
 
     with dataset_lock(tmp_path), pytest.raises(DataSourceError, match="in this process"):
         build_dataset([tones(tmp_path / "src", 1, 0.3)], tmp_path, config=BuildConfig.tiny())
+
+
+def count_siblings(item: SourceItem, settings: ProcessSettings, out_dir: str) -> ItemResult:
+    """A worker that reports how many processes its parent has started (itself included)."""
+    return ItemResult(item.cache_key(settings), item.source_file, "ok", detail=str(len(children_of(os.getppid()))))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_pool_starts_no_more_processes_than_files(tmp_path: Path) -> None:
+    items, _ = scan_sources([tones(tmp_path / "src", 3, 0.1)])
+    settings = BuildConfig.tiny().process_settings()
+    results = list(execute_pool(items, settings, tmp_path / "ds", 64, fn=count_siblings, context="fork"))
+    assert len(results) == 3 and max(int(r.detail) for r in results) <= 3

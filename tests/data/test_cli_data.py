@@ -51,6 +51,7 @@ def test_cli_builds_manifest_and_report_from_good_and_broken_files(
         (["--split", "0.9,0.1"], "--split needs three"),
         (["--captions", "/no/such/meta.jsonl"], "captions file"),
         (["--workers", "0"], "workers must be >= 1"),
+        (["--workers", "100000"], "pass --force-workers"),
         (["--sample-rate", "10"], "sample rate 10 Hz"),
     ],
 )
@@ -101,3 +102,11 @@ def test_cli_captions_from_a_csv_file(mixed_folder: Path, tmp_path: Path, capsys
         "a cow moos", ["animals", "cow", "moo"], "CC-BY-4.0", "animals", "sounds",
     )
     assert (cat.caption, cat.licence) == ("animals cat meow", "unknown")
+
+
+def test_forced_workers_beyond_the_cores_are_allowed(
+    mixed_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "ds"
+    assert main(["data", "build", str(mixed_folder), "--out", str(out), "--workers", "500", "--force-workers"]) == 0
+    assert "3 clips from 5 files" in capsys.readouterr().out

@@ -117,3 +117,17 @@ def test_generate_subprocess(model_dir: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert sf.info(out).frames == 320
+
+
+def test_a_long_continue_file_is_cropped_to_its_last_minute(model_dir: Path, tmp_path: Path, capsys: Any) -> None:
+    import numpy as np
+
+    clip = tmp_path / "long.wav"
+    with sf.SoundFile(str(clip), "w", 8000, 1) as f:  # ten minutes; only the last one is decoded
+        for i in range(10):
+            f.write(np.full(8000 * 60, 0.01 * (i + 1), np.float32))
+    out = tmp_path / "more.wav"
+    assert main(["generate", "a tone", "-d", "0.05", "--continue", str(clip), "--model", str(model_dir),
+                 "-o", str(out)]) == 0
+    assert "using the last 60 s of" in capsys.readouterr().err
+    assert sf.info(out).frames == round(60.05 * 8000)

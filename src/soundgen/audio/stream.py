@@ -21,7 +21,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from soundgen.audio.io import ffmpeg_to_wav
+from soundgen.audio.archive import read_member, split_member_path
+from soundgen.audio.io import Audio, ffmpeg_to_wav
 from soundgen.errors import AudioReadError, InvalidAudioError
 
 BLOCK_FRAMES = 1 << 16
@@ -160,6 +161,61 @@ def _decode_with_ffmpeg(
                 return _stream(f, label, sample_rate, max_duration)
         except (sf.LibsndfileError, RuntimeError) as e:
             raise AudioReadError(f"{label}: ffmpeg output unreadable: {e}") from e
+
+
+def read_audio_tail(source: str | Path, seconds: float) -> tuple[Audio, float]:
+    """The last ``seconds`` of a file at its own rate and channels, and the file's whole duration.
+
+    Only the tail is decoded (a seek where the format allows it, else blocks of which the last are kept), so a
+    1-hour file costs no more memory than ``seconds`` of it. ``source`` may name an archive member.
+
+    Raises:
+        AudioReadError: missing, unreadable or empty.
+        InvalidAudioError: NaN or infinite samples in the tail.
+    """
+    member = split_member_path(str(source))
+    handle: Path | io.BytesIO = io.BytesIO(read_member(*member)) if member is not None else Path(source)
+    if isinstance(handle, Path) and not handle.is_file():
+        raise AudioReadError(f"{source}: no such file")
+    try:
+        with sf.SoundFile(handle) as f:
+            return _tail(f, seconds, str(source))
+    except (AudioReadError, InvalidAudioError):
+        raise
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
+        pass  # a format libsndfile does not read: ffmpeg's
+    with tempfile.TemporaryDirectory(prefix="soundgen-tail-") as tmp:
+        out = Path(tmp) / "decoded.wav"
+        if isinstance(handle, io.BytesIO):
+            (Path(tmp) / "input").write_bytes(handle.getvalue())
+            handle = Path(tmp) / "input"
+        ffmpeg_to_wav(handle, out, str(source))
+        with sf.SoundFile(out) as f:
+            return _tail(f, seconds, str(source))
+
+
+def _tail(f: sf.SoundFile, seconds: float, label: str) -> tuple[Audio, float]:
+    rate = int(f.samplerate)
+    if rate <= 0:
+        raise AudioReadError(f"{label}: invalid sample rate {rate}")
+    keep = max(1, int(seconds * rate))
+    if f.seekable() and f.frames > 0:
+        f.seek(max(0, f.frames - keep))
+        x, total = f.read(keep, dtype="float32", always_2d=True), f.frames
+    else:  # no seek: read it all, keeping the last blocks only
+        blocks: list[np.ndarray] = []
+        total = held = 0
+        while len(block := f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)):
+            blocks.append(block)
+            total, held = total + len(block), held + len(block)
+            while held - len(blocks[0]) >= keep:
+                held -= len(blocks.pop(0))
+        x = np.concatenate(blocks)[-keep:] if blocks else np.zeros((0, f.channels), np.float32)
+    if len(x) == 0:
+        raise AudioReadError(f"{label}: the file holds no audio samples (zero length)")
+    if not np.isfinite(x).all():
+        raise InvalidAudioError(f"{label}: the audio holds NaN or infinite samples")
+    return Audio(np.ascontiguousarray(x.T), rate), total / rate
 
 
 def declared_frames(head: bytes, reported: int | None = None, fmt: str | None = None) -> int | None:

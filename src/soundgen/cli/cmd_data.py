@@ -28,7 +28,8 @@ def register(groups: Any) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to create or update")
     p.add_argument("--sample-rate", type=int, default=16000, metavar="HZ", help="output sample rate (16000)")
     p.add_argument("--captions", metavar="FILE", help="CSV or JSONL metadata: path, caption, tags, licence, ...")
-    p.add_argument("--workers", type=int, default=2, metavar="N", help="worker processes (default 2)")
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default 2, at most the CPU cores)")
+    p.add_argument("--force-workers", action="store_true", help="allow --workers above the number of CPU cores")
     p.add_argument("--min-duration", type=float, default=0.05, metavar="S", help="skip shorter clips, s (0.05)")
     p.add_argument("--max-duration", type=float, default=30.0, metavar="S", help="slice audio longer than this, s (30)")
     p.add_argument(
@@ -53,6 +54,7 @@ def _parse_split(text: str) -> tuple[float, float, float]:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from soundgen.cli.limits import check_workers
     from soundgen.data.build import BuildConfig, build_dataset
 
     cfg = BuildConfig(
@@ -63,7 +65,7 @@ def _build(args: argparse.Namespace) -> int:
         silence_threshold_db=args.silence_db,
         trim=not args.no_trim,
         split_fractions=_parse_split(args.split),
-        workers=args.workers,
+        workers=check_workers(args.workers, 2, args.force_workers),
     )
     report = build_dataset(args.sources, args.out, captions=args.captions, config=cfg)
     splits = ", ".join(f"{s} {report.clips[s]} ({report.hours[s]:.2f} h)" for s in report.clips)

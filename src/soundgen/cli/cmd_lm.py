@@ -90,7 +90,8 @@ def _register_generate(top: Any) -> None:
         dest="continue_from",
         type=Path,
         metavar="FILE",
-        help="audio to continue: each sound starts with it (as the codec hears it) and goes on for -d seconds",
+        help="audio to continue: each sound starts with it (as the codec hears it; its last 60 s when longer) and "
+        "goes on for -d seconds",
     )
     p.add_argument("--model", type=Path, metavar="DIR", help="model directory (default: the bundled model)")
     p.add_argument(
@@ -261,9 +262,7 @@ def _run_generation(tts: Any, req: Any, continue_from: Path | None) -> Any:
     try:
         if continue_from is None:
             return tts.generate(req, progress=on_step)
-        from soundgen.audio.io import read_audio
-
-        audio = read_audio(continue_from)
+        audio = _prompt_audio(tts, continue_from)
         return tts.generate_batch(
             [req.prompt] * req.count,
             req.duration,
@@ -275,6 +274,21 @@ def _run_generation(tts: Any, req: Any, continue_from: Path | None) -> Any:
         )
     finally:
         bar.close()
+
+
+CONTINUE_MAX_SECONDS = 60.0
+
+
+def _prompt_audio(tts: Any, path: Path) -> Any:
+    """The audio to continue, cropped to its last minute (or the model's window, if longer: the LM never looks
+    further back), read without decoding the rest, so a 1-hour file costs what its last minute does."""
+    from soundgen.audio.stream import read_audio_tail
+
+    keep = max(CONTINUE_MAX_SECONDS, tts.lm.cfg.max_frames / tts.lm.cfg.frame_rate)
+    audio, seconds = read_audio_tail(path, keep)
+    if seconds > keep:
+        print(f"--continue: using the last {keep:.0f} s of {path} ({seconds:.0f} s)", file=sys.stderr)
+    return audio
 
 
 def _numbered(path: Path, count: int) -> list[Path]:

@@ -36,6 +36,7 @@ def execute_pool(
     ``context`` is the multiprocessing start method; by default :func:`start_method`.
     """
     queue: _Queue = [(i, False) for i in reversed(items)]
+    workers = max(1, min(workers, len(items)))  # a process per item at most
     context = context or start_method()
     ctx = multiprocessing.get_context(context)
     if context == "forkserver":
