@@ -116,6 +116,31 @@ def test_eval_generation_cli(
     assert ref["clips"] == 9 and ref["codebooks"] == tts.lm.cfg.n_codebooks
     assert 0.0 <= ref["codec_accuracy"] <= 1.0 and 0.0 <= ref["real_accuracy"] <= 1.0
     assert "through the model's codec" in md
+    assert "per_label" not in ref
+    sheet = out / report["contact_sheet"]  # every generated clip as a spectrogram, linked from the report
+    assert sheet.is_file() and sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and report["contact_sheet"] in md
+    assert 0.0 <= report["silent_share"] <= 1.0
+    assert all(len(p["pitch"]) == 2 and 0 <= p["silent"] <= 2 for p in report["prompts"])
+    cats = {p["category"] for p in report["prompts"]}
+    assert set(report["per_category"]) == cats == set(report["confusion"])
+    assert all(sum(row.values()) == 2 for row in report["confusion"].values())  # two clips per prompt
+    assert "## Per category" in md
+
+
+def test_silence_and_pitch_are_told_apart() -> None:
+    from soundgen.eval.sheet import is_silent, pitch_strength
+
+    sr = 16000
+    t = np.arange(sr) / sr
+    assert is_silent(np.zeros(100)) and is_silent(np.full(100, 1e-3)) and not is_silent(np.full(100, 0.01))
+    tone = np.sin(2 * np.pi * 220 * t) + 0.5 * np.sin(2 * np.pi * 440 * t)
+    noise = np.random.default_rng(0).standard_normal(sr)
+    from scipy.signal import butter, sosfilt
+
+    rumble = sosfilt(butter(4, 150, fs=sr, output="sos"), noise)  # smooth, but not periodic
+    assert pitch_strength(tone, sr) > 0.9
+    assert pitch_strength(noise, sr) < 0.3 and pitch_strength(rumble, sr) < 0.5
+    assert pitch_strength(np.zeros(sr), sr) == 0.0
 
 
 def test_codec_round_trips_keep_length_and_restore_the_codebooks() -> None:

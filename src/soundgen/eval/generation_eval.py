@@ -23,6 +23,7 @@ import torch
 
 from soundgen.errors import InvalidRequestError, SoundgenError
 from soundgen.eval.classifier import AudioClassifier, codec_round_trips, load_classifier, load_split
+from soundgen.eval.sheet import PITCHED, contact_sheet, is_silent, pitch_strength
 from soundgen.utils import atomic_write, progress
 
 FD_NOTE = (
@@ -65,6 +66,8 @@ class PromptResult:
     category: str
     predicted: list[str]
     adherence: float | None  # None when the classifier does not know the category
+    silent: int = 0  # generated clips that peak below -50 dBFS
+    pitch: list[float] = field(default_factory=list)  # soundgen.eval.sheet.pitch_strength of each clip
 
 
 @dataclass
@@ -88,6 +91,11 @@ class GenerationReport:
     reference: dict[str, float | int] = field(default_factory=dict)
     note: str = FD_NOTE
     classifier_codec: str | None = None  # the codec the classifier also trained through (train-classifier --codec)
+    silent_share: float = 0.0  # generated clips peaking below -50 dBFS
+    music_pitched_share: float | None = None  # music prompts (drums aside) whose clips have pitch
+    per_category: dict[str, dict[str, float]] = field(default_factory=dict)
+    confusion: dict[str, dict[str, int]] = field(default_factory=dict)  # category -> heard as -> clips
+    contact_sheet: str | None = None  # file name of the spectrogram sheet beside the report
 
 
 def read_prompts(path: str | Path) -> list[PromptSpec]:
@@ -193,6 +201,7 @@ def evaluate_generation(
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     generated: list[list[np.ndarray]] = []
+    raw: list[list[np.ndarray]] = []
     audio_s, wall_s = 0.0, 0.0
     for i, spec in enumerate(progress(specs, desc="generate", unit="prompt")):
         req = GenerationRequest(
@@ -204,9 +213,17 @@ def evaluate_generation(
         audio_s += result.duration * len(result.audio)
         rate = classifier.cfg.sample_rate
         generated.append([judged_audio(a, result.sample_rate, rate) for a in result.audio])
+        raw.append([a.mean(axis=0) for a in result.audio])
     peak_rss = _peak_rss_mb()
     peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     prompt_results, gen_emb = _judge(classifier, specs, generated)
+    sample_rate = int(tts.codec.sample_rate)
+    for res, clips in zip(prompt_results, raw, strict=True):
+        res.silent = sum(is_silent(c) for c in clips)
+        res.pitch = [round(pitch_strength(c, sample_rate), 3) for c in clips]
+    sheet = contact_sheet([f"{s.prompt} [{s.category}]" for s, clips in zip(specs, raw, strict=True) for _ in clips],
+                          [c for clips in raw for c in clips], sample_rate, Path(out_dir) / "contact_sheet.png",
+                          columns=max(4, cfg.count * 2), title=f"{model_dir or 'default'}: every generated clip")
     rng = np.random.default_rng(cfg.seed)
     real, _ = load_split(dataset_dir, cfg.split, classifier.cfg.labels, classifier.cfg.sample_rate, cfg.max_real, rng)
     if len(real) < 2:
@@ -233,8 +250,10 @@ def evaluate_generation(
         classifier_codec=creport.codec if creport else None,
         classifier_chance=creport.chance if creport else None,
         classifier_labels=list(classifier.cfg.labels),
-        reference=reference,
+        reference={k: v for k, v in reference.items() if k != "per_label"},
+        contact_sheet=sheet.name,
     )
+    summarise_categories(report, reference_by_label=reference.get("per_label"))
     write_report(report, out_dir)
     return report
 
@@ -242,9 +261,10 @@ def evaluate_generation(
 @torch.no_grad()
 def codec_reference(
     tts: Any, classifier: AudioClassifier, dataset_dir: str | Path, cfg: GenerationEvalConfig, per_label: int = 8
-) -> dict[str, float | int]:
+) -> dict[str, Any]:
     """The classifier's accuracy on held-out real clips as they are and after a round trip through the model's
-    codec at the LM's codebooks: the second is about the most adherence can show while the codec is what it is."""
+    codec at the LM's codebooks: the second is about the most adherence can show while the codec is what it is.
+    The result's ``"per_label"`` holds, per label, [right as they are, right through the codec, clips]."""
     rng = np.random.default_rng(cfg.seed + 1)
     labels = classifier.cfg.labels
     rate = classifier.cfg.sample_rate
@@ -252,11 +272,39 @@ def codec_reference(
     k = int(tts.lm.cfg.n_codebooks)
     coded = codec_round_trips(tts.codec, clips, rate, [k], cfg.seed, "reference")
     hits = {"real": 0, "codec": 0}
+    by_label: dict[str, list[int]] = {}  # label -> [right as they are, right through the codec, clips]
     for clip, through, label in zip(clips, coded, truth, strict=True):
-        for name, audio in (("real", clip), ("codec", through)):
-            hits[name] += labels[int(np.argmax(classifier.analyse(audio)[0]))] == label
+        row = by_label.setdefault(label, [0, 0, 0])
+        row[2] += 1
+        for i, (name, audio) in enumerate((("real", clip), ("codec", through))):
+            right = labels[int(np.argmax(classifier.analyse(audio)[0]))] == label
+            hits[name] += right
+            row[i] += right
     n = max(1, len(clips))
-    return {"clips": len(clips), "codebooks": k, "real_accuracy": hits["real"] / n, "codec_accuracy": hits["codec"] / n}
+    return {"clips": len(clips), "codebooks": k, "real_accuracy": hits["real"] / n, "codec_accuracy": hits["codec"] / n,
+            "per_label": by_label}
+
+
+def summarise_categories(report: GenerationReport, reference_by_label: Any = None) -> None:
+    """Fill the report's silent share, music pitch share, per-category table and confusion matrix."""
+    clips = sum(len(p.predicted) for p in report.prompts)
+    report.silent_share = sum(p.silent for p in report.prompts) / max(1, clips)
+    music = [x for p in report.prompts if p.category.startswith("music/") and p.category != "music/drums"
+             for x in p.pitch]
+    report.music_pitched_share = sum(x >= PITCHED for x in music) / len(music) if music else None
+    refs = reference_by_label or {}
+    for cat in sorted({p.category for p in report.prompts}):
+        rows = [p for p in report.prompts if p.category == cat]
+        n = sum(len(p.predicted) for p in rows)
+        heard = Counter(x for p in rows for x in p.predicted)
+        report.confusion[cat] = dict(heard.most_common())
+        entry = {"clips": float(n), "adherence": heard.get(cat, 0) / max(1, n),
+                 "silent": sum(p.silent for p in rows) / max(1, n),
+                 "pitch": float(np.median([x for p in rows for x in p.pitch])) if n else 0.0}
+        if cat in refs and refs[cat][2]:
+            entry["classifier_real"] = refs[cat][0] / refs[cat][2]
+            entry["classifier_codec"] = refs[cat][1] / refs[cat][2]
+        report.per_category[cat] = entry
 
 
 def judged_audio(audio: np.ndarray, sample_rate: int, rate: int) -> np.ndarray:
@@ -318,7 +366,11 @@ def markdown(r: GenerationReport) -> str:
         f"| peak RSS through generation | {r.peak_rss_mb:.0f} MB |",
         f"| peak GPU memory | {'n/a' if r.peak_gpu_mb is None else f'{r.peak_gpu_mb:.0f} MB'} |",
         f"| classifier held-out accuracy | {acc} |",
+        f"| silent generations (peak below -50 dBFS) | {r.silent_share:.3f} |",
     ]
+    if r.music_pitched_share is not None:
+        share = r.music_pitched_share
+        lines.append(f"| music clips with pitch (drums aside; periodicity >= {PITCHED}) | {share:.3f} |")
     if r.reference:
         ref = r.reference
         lines += [
@@ -341,9 +393,20 @@ def markdown(r: GenerationReport) -> str:
             f"Prompts of categories the classifier does not know (left out of adherence): {', '.join(unknown)}",
             "",
         ]
-    lines += ["| prompt | category | adherence | heard as |", "|---|---|---|---|"]
+    if r.contact_sheet:
+        lines += [f"![every generated clip]({r.contact_sheet})", ""]
+    if r.per_category:
+        lines += ["## Per category", "", "| category | clips | adherence | silent | median pitch | classifier on real "
+                  "clips / through the codec | heard as |", "|---|---:|---:|---:|---:|---|---|"]
+        for cat, e in r.per_category.items():
+            real = (f"{e['classifier_real']:.2f} / {e['classifier_codec']:.2f}" if "classifier_real" in e else "n/a")
+            heard = ", ".join(f"{k} {n}" for k, n in list(r.confusion.get(cat, {}).items())[:4])
+            lines.append(f"| {cat} | {int(e['clips'])} | {e['adherence']:.2f} | {e['silent']:.2f} | {e['pitch']:.2f} "
+                         f"| {real} | {heard} |")
+        lines.append("")
+    lines += ["## Per prompt", "", "| prompt | category | adherence | silent | heard as |", "|---|---|---|---|---|"]
     for p in r.prompts:
         heard = ", ".join(f"{k} x{n}" for k, n in Counter(p.predicted).most_common())
         adh = "n/a" if p.adherence is None else f"{p.adherence:.2f}"
-        lines.append(f"| {p.prompt} | {p.category} | {adh} | {heard} |")
+        lines.append(f"| {p.prompt} | {p.category} | {adh} | {p.silent}/{len(p.predicted)} | {heard} |")
     return "\n".join(lines) + "\n"
