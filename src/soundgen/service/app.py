@@ -15,13 +15,14 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from soundgen import __version__
 from soundgen.errors import ModelNotFoundError, SoundgenError
 from soundgen.service import jobs
 from soundgen.service.auth import RateLimiter
-from soundgen.service.db import Database, migrate
+from soundgen.service.db import Database, DatabaseUnavailableError, migrate
 from soundgen.service.events import EventBus
 from soundgen.service.genproc import ModelSpec, ProcessGenerator, load_model
 from soundgen.service.metrics import Metrics
@@ -178,6 +179,16 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SoundgenError)
     async def soundgen_error(_: Request, exc: SoundgenError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(DatabaseUnavailableError)
+    async def database_gone(_: Request, exc: DatabaseUnavailableError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "30"})
+
+    @app.exception_handler(OperationalError)
+    async def database_error(_: Request, exc: OperationalError) -> JSONResponse:
+        # A read-only or full disk, a lost database server: not the request's fault, and not a bug here.
+        return JSONResponse({"error": f"the database cannot be used right now: {exc.orig}"}, status_code=503,
+                            headers={"Retry-After": "30"})
 
 
 def jsonable(errors: object) -> object:

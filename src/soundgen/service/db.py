@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from soundgen.errors import SoundgenError
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -62,6 +66,19 @@ def migrate(engine: Engine) -> None:
     log.debug("database schema is at the newest revision")
 
 
+class DatabaseUnavailableError(SoundgenError):
+    """The database cannot be used (its file was deleted or replaced, or it cannot be written); the API answers
+    503 with this message."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and for ``:memory:``)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1]
+    return Path(path) if path and path != ":memory:" else None
+
+
 class Database:
     """An engine plus its session factory.
 
@@ -75,8 +92,68 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock: threading.Lock | None = threading.Lock() if url.startswith("sqlite") else None
         self._closed = threading.Event()
+        self.path = sqlite_path(url)
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file the connections opened
+        if self.path is not None:
+            event.listen(self.engine, "connect", self._remember_file)
+            event.listen(self.engine, "begin", self._check_file)
         if self._write_lock is not None:
             threading.Thread(target=self._checkpoints, name="soundgen-sqlite-checkpoint", daemon=True).start()
+
+    def _remember_file(self, _conn: Any, _record: Any) -> None:
+        if self._identity is None and self.path is not None:
+            with contextlib.suppress(OSError):
+                st = self.path.stat()
+                self._identity = (st.st_dev, st.st_ino)
+
+    def _check_file(self, _conn: Any) -> None:
+        """Before every transaction: the file the connections hold is still the one at the path (a stat, ~2 us).
+
+        SQLite keeps writing into a deleted file through its open descriptors, so without this check a deleted
+        database would take every job since with it at the next start.
+        """
+        problem = self.file_problem()
+        if problem is not None:
+            raise DatabaseUnavailableError(problem)
+
+    def file_problem(self) -> str | None:
+        """Why the SQLite file is not the one this server opened (deleted, replaced), or None."""
+        if self.path is None or self._identity is None:
+            return None
+        gone = (f"the database file {self.path} was deleted or replaced while the server ran (what it wrote since "
+                "is in the old file); restart the server")
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return gone
+        except OSError as e:
+            return f"the database file {self.path} cannot be reached: {e.strerror}"
+        # A connection opened after a deletion makes a new, empty file at the path: the inode tells.
+        return gone if (st.st_dev, st.st_ino) != self._identity else None
+
+    def write_problem(self) -> str | None:
+        """Why this database cannot take a write right now (checked with a fresh connection), or None."""
+        problem = self.file_problem()
+        if problem is not None or self.path is None:
+            return problem
+        try:
+            conn = sqlite3.connect(self.path, timeout=1.0)
+        except sqlite3.Error as e:
+            return f"the database file {self.path} cannot be opened: {e}"
+        try:  # a write that is rolled back: only a real write meets a read-only file
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("CREATE TABLE _soundgen_write_probe (x)")
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e):  # busy is not broken
+                return f"the database file {self.path} cannot be written: {e}"
+        finally:
+            conn.rollback()
+            conn.close()
+        # Connections already open keep writing through their descriptors; a new one would be read-only.
+        for path in (self.path, self.path.parent):
+            if not os.access(path, os.W_OK):
+                return f"{path} cannot be written (permissions); new database connections would be read-only"
+        return None
 
     def _checkpoints(self) -> None:
         """Fold the SQLite write-ahead log into the database every second, beside the writers."""

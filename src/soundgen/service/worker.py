@@ -14,10 +14,11 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
+from sqlalchemy.exc import OperationalError
 
 from soundgen.errors import CancelledError, SoundgenError
 from soundgen.service import jobs
-from soundgen.service.db import Database
+from soundgen.service.db import Database, DatabaseUnavailableError
 from soundgen.service.events import EventBus
 from soundgen.service.metrics import Metrics
 from soundgen.service.models import Job
@@ -109,7 +110,11 @@ class Worker:
             return
         self.ready.set()
         while not self._stop.is_set():
-            job = jobs.claim_next(self.db, self.worker_id)
+            try:
+                job = jobs.claim_next(self.db, self.worker_id)
+            except (DatabaseUnavailableError, OperationalError) as e:  # /readyz says why; retried, not fatal
+                log.warning("cannot claim a job: %s", e)
+                job = None
             if job is None:
                 self._wake.wait(self.settings.poll_seconds)
                 self._wake.clear()

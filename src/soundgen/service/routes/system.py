@@ -24,11 +24,14 @@ async def health() -> JSONResponse:
 
 @router.get("/readyz")
 def ready(service: ServiceDep, session: SessionDep) -> JSONResponse:
-    """Readiness: the database answers and the model is loaded (503 with the reason otherwise)."""
+    """Readiness: the database answers and takes writes, and the model is loaded (503 with the reason otherwise)."""
     try:
         session.execute(text("SELECT 1"))
+        problem = service.db.write_problem()
     except Exception as e:  # noqa: BLE001 - any database failure means not ready
-        return JSONResponse({"status": "not ready", "reason": f"database: {e}"}, status_code=503)
+        problem = str(e)
+    if problem is not None:
+        return JSONResponse({"status": "not ready", "reason": f"database: {problem}"}, status_code=503)
     worker = service.worker
     if worker.load_error:
         return JSONResponse({"status": "not ready", "reason": f"model: {worker.load_error}"}, status_code=503)
