@@ -199,3 +199,29 @@ def test_an_unreadable_file_is_retried_once_readable_and_an_unreadable_folder_is
     ]
     again = build_dataset([src], tmp_path / "ds", config=BuildConfig.tiny())
     assert again.total_clips == 2 and not again.skipped
+
+
+def test_a_build_whose_clips_cannot_be_written_fails_and_a_rerun_redoes_them(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    tone_at(src / "a.wav", 330)
+    tone_at(src / "b.wav", 440)
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "audio").write_bytes(b"")  # a file where the clip folders go: every write fails, root or not
+    proc = run_cli_build(src, out)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "2 of 2 files could not be written" in lines[0]
+    (out / "audio").unlink()
+    assert build_dataset([src], out, config=BuildConfig.tiny()).total_clips == 2
+
+
+def test_an_os_error_is_a_one_line_error_not_an_internal_one(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    tone_at(src / "a.wav", 330)
+    (tmp_path / "file").write_bytes(b"")
+    proc = run_cli_build(src, tmp_path / "file" / "ds")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("soundgen: error: ") and "internal error" not in lines[0] and "file" in lines[0]

@@ -52,6 +52,13 @@ def test_cli_builds_manifest_and_report_from_good_and_broken_files(
         (["--captions", "/no/such/meta.jsonl"], "captions file"),
         (["--workers", "0"], "workers must be >= 1"),
         (["--workers", "100000"], "pass --force-workers"),
+        (["--split", "nan,0.5,0.5"], "split fractions"),
+        (["--max-duration", "nan"], "max_duration must be a finite number"),
+        (["--max-duration", "-3"], "max_duration > 0"),
+        (["--silence-db", "nan"], "silence_threshold_db must be a finite number"),
+        (["--silence-db", "12"], "at most 0"),
+        (["--max-file-duration", "-1"], "max_file_duration must be positive"),
+        (["--max-file-duration", "inf"], "max_file_duration must be a finite number"),
         (["--sample-rate", "10"], "sample rate 10 Hz"),
     ],
 )

@@ -102,6 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as e:  # a full disk, a folder without permission: the user's to fix, not a bug
+        if debug:
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        print(f"soundgen: error: {e.strerror or _one_line(e)}{where}", file=sys.stderr)
+        return 1
     except Exception as e:  # noqa: BLE001 - the last guard: a user never sees a traceback
         if debug:
             raise

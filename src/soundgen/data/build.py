@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -84,13 +85,22 @@ class BuildConfig:
     def __post_init__(self) -> None:
         if not 1000 <= self.sample_rate <= 384000:
             raise ConfigError(f"sample rate {self.sample_rate} Hz is out of range (1000..384000)")
+        numbers = {"min_duration": self.min_duration, "max_duration": self.max_duration,
+                   "max_file_duration": self.max_file_duration, "silence_threshold_db": self.silence_threshold_db}
+        for name, value in numbers.items():  # NaN passes every comparison below, so it is refused first
+            if not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value}")
+        if self.max_file_duration <= 0:
+            raise ConfigError(f"max_file_duration must be positive, got {self.max_file_duration:g} s")
+        if self.silence_threshold_db > 0:
+            raise ConfigError(f"silence_threshold_db is in dBFS, so at most 0, got {self.silence_threshold_db:g}")
         if self.min_duration < 0 or self.max_duration <= 0 or self.min_duration > self.max_duration:
             raise ConfigError(
                 f"need 0 <= min_duration <= max_duration and max_duration > 0 "
                 f"(got {self.min_duration:g} and {self.max_duration:g} s)"
             )
         fr = self.split_fractions
-        if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
+        if len(fr) != 3 or not all(math.isfinite(f) and f >= 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
             raise ConfigError(f"split fractions must be three non-negative numbers summing to 1, got {fr}")
         if self.workers < 1:
             raise ConfigError(f"workers must be >= 1, got {self.workers}")
@@ -222,6 +232,12 @@ def build_dataset(
     for split in SPLITS:
         report.clips[split] = sum(1 for c in clips if c.split == split)
         report.hours[split] = sum(c.duration for c in clips if c.split == split) / 3600
+    failed = [s for s in skipped if s.reason == "write_failed"]
+    if failed:  # a dataset missing clips for lack of disk or permission must not look like a finished build
+        raise DataSourceError(
+            f"{len(failed)} of {len(items)} files could not be written into {out_dir} ({failed[0].detail}); free "
+            "space or fix permissions and run the build again (it redoes only those files)"
+        )
     log.info(
         "dataset %s: %d clips from %d files (%d skipped, %d duplicates; %d decoded, %d cached) in %.1f s",
         out_dir, report.total_clips, len(items), len(skipped), len(duplicates), report.processed,

@@ -36,7 +36,7 @@ AUDIO_SUFFIXES = frozenset(
 )
 SkipReason = Literal[
     "empty", "corrupt", "truncated", "invalid", "silent", "too_short", "too_long", "too_large", "not_a_file",
-    "bad_name", "unreadable", "error",
+    "bad_name", "unreadable", "write_failed", "error",
 ]
 # Reasons that depend only on the file and the settings: remembered in the cache, not retried.
 STABLE_REASONS = frozenset(
@@ -357,7 +357,10 @@ def _process(item: SourceItem, settings: ProcessSettings, dataset_dir: Path) -> 
     for start, piece in _slices(x[0], sr, settings.max_duration):
         pcm = np.round(np.clip(piece, -1.0, 1.0) * 32767.0).astype("<i2")
         clip_id = hashlib.sha256(pcm.tobytes() + struct.pack("<I", sr)).hexdigest()[:20]
-        _write_pcm16(dataset_dir / clip_location(clip_id), pcm, sr)
+        try:
+            _write_pcm16(dataset_dir / clip_location(clip_id), pcm, sr)
+        except (OSError, sf.LibsndfileError) as e:  # the dataset's disk, not the file: retried next build
+            raise _Skip("write_failed", f"cannot write its clip into {dataset_dir}: {e}") from e
         segments.append(Segment(clip_id, round(len(pcm) / sr, 6), round(start / sr, 6)))
     return segments, decoded.source_duration
 
