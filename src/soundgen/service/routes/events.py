@@ -16,7 +16,7 @@ from soundgen.service.events import Subscription, is_newer
 from soundgen.service.models import FINAL_STATES
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
-RESYNC_SECONDS = 5.0  # re-read the database this often, in case a worker elsewhere missed the bus
+RESYNC_SECONDS = 5.0  # re-read the database (and the key) this often, in case a worker elsewhere missed the bus
 
 
 async def _accept(ws: WebSocket) -> str | None:
@@ -30,6 +30,20 @@ async def _accept(ws: WebSocket) -> str | None:
         return None
     await ws.accept(subprotocol=subprotocol)
     return owner
+
+
+async def _key_still_valid(ws: WebSocket) -> bool:
+    """Check the socket's key again (every RESYNC_SECONDS): a key revoked since it connected closes it (4401)."""
+    service: Service = ws.app.state.service
+    if not service.settings.auth_required:
+        return True
+    try:
+        await run_in_threadpool(resolve_owner, service, websocket_token(ws)[0])
+    except HTTPException as e:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await ws.close(code=4401, reason=str(e.detail)[:120])
+        return False
+    return True
 
 
 async def _watch_disconnect(ws: WebSocket, sub: Subscription) -> None:
@@ -72,6 +86,9 @@ async def job_events(ws: WebSocket, job_id: str) -> None:
             try:
                 event = await asyncio.wait_for(sub.queue.get(), RESYNC_SECONDS)
             except TimeoutError:
+                if not await _key_still_valid(ws):
+                    watcher.cancel()
+                    return
                 fresh = await run_in_threadpool(_snapshot, service, job_id, owner)
                 event = fresh if fresh is not None else {"type": "deleted", "id": job_id}
             if event.get("type") == "_closed":
@@ -102,7 +119,13 @@ async def all_events(ws: WebSocket) -> None:
         await ws.send_json({"type": "hello", "owner": owner})
         watcher = asyncio.create_task(_watch_disconnect(ws, sub))
         while True:
-            event = await sub.queue.get()
+            try:
+                event = await asyncio.wait_for(sub.queue.get(), RESYNC_SECONDS)
+            except TimeoutError:
+                if not await _key_still_valid(ws):
+                    watcher.cancel()
+                    return
+                continue
             if event.get("type") == "_closed":
                 watcher.cancel()
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -17,6 +18,7 @@ from soundgen.service.models import Job
 from soundgen.service.schemas import ErrorOut, GenerationCreate, JobOut, JobPage
 from soundgen.service.storage import job_prefix
 
+_QUOTA_TURNS: dict[str, asyncio.Lock] = {}  # per key; one process's event loop
 router = APIRouter(prefix="/api/v1/generations", tags=["generations"],
                    responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}})
 
@@ -62,8 +64,13 @@ async def _submit(service: ServiceDep, owner: str, req: GenerationCreate, idempo
     """
     check_limits(service, req)
     if owner.startswith("key:"):
-        await run_in_threadpool(check_quota, service, owner)
-    values = await jobs.create_job_async(service.db, owner, req, idempotency_key)
+        # One submission of a key at a time between the quota check and the insert, or ten at once would all
+        # read the same count and all pass a quota of eight.
+        async with _QUOTA_TURNS.setdefault(owner, asyncio.Lock()):
+            await run_in_threadpool(check_quota, service, owner)
+            values = await jobs.create_job_async(service.db, owner, req, idempotency_key)
+    else:
+        values = await jobs.create_job_async(service.db, owner, req, idempotency_key)
     service.worker.notify()
     body = jobs.job_json(values)
     if service.bus.wants(owner, body["id"]):

@@ -37,11 +37,18 @@ def download_name(job: Job, index: int, fmt: str) -> str:
     return f"{slug}_s{job.seed}_{index + 1}.{_EXT.get(fmt, fmt)}"
 
 
+def _missing(job_id: str, index: int) -> HTTPException:
+    return HTTPException(404, f"result {index} of generation {job_id} is missing from storage (removed by hand?); "
+                              "generate it again")
+
+
 def _encoded(storage: Storage, job_id: str, index: int, fmt: str) -> str:
     """The storage key of result ``index`` in ``fmt``, converting (once, then cached) from the WAV."""
     key = result_key(job_id, index, fmt)
-    if fmt == "wav" or storage.exists(key):
+    if storage.exists(key):
         return key
+    if fmt == "wav" or not storage.exists(result_key(job_id, index, "wav")):
+        raise _missing(job_id, index)
     from soundgen.audio.io import encode_audio_bytes, read_audio
 
     audio = read_audio(storage.get(result_key(job_id, index, "wav")), name="result.wav")
@@ -79,4 +86,7 @@ async def get_audio(job_id: str, index: int, fmt: str, service: ServiceDep, sess
 def get_image(job_id: str, index: int, service: ServiceDep, session: SessionDep, owner: OwnerDep) -> Response:
     """Waveform and spectrogram picture of result ``index``."""
     _result_job(session, job_id, owner, index)
-    return _send(service.storage, result_key(job_id, index, "png"), "image/png", None)
+    key = result_key(job_id, index, "png")
+    if not service.storage.exists(key):
+        raise _missing(job_id, index)
+    return _send(service.storage, key, "image/png", None)

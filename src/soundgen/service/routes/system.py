@@ -10,7 +10,7 @@ from soundgen import __version__
 from soundgen.model_files import EXAMPLE_PROMPTS
 from soundgen.service import jobs
 from soundgen.service.app import UNTRAINED_WARNING
-from soundgen.service.deps import ServiceDep, SessionDep
+from soundgen.service.deps import OwnerDep, ServiceDep, SessionDep
 from soundgen.service.schemas import AUDIO_FORMATS, ServiceInfo
 
 router = APIRouter(tags=["system"])
@@ -41,8 +41,11 @@ def ready(service: ServiceDep, session: SessionDep) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(service: ServiceDep, session: SessionDep) -> PlainTextResponse:
-    """Prometheus text format: queue depth, jobs by state, generation seconds, real-time factor."""
+def metrics(service: ServiceDep, session: SessionDep, _: OwnerDep) -> PlainTextResponse:
+    """Prometheus text format: queue depth, jobs by state, generation seconds, real-time factor.
+
+    Needs a key where the API does (a server bound beyond loopback): the counts describe every key's jobs.
+    """
     body = service.metrics.render(jobs.counts_by_state(session), service.worker.busy, service.worker.ready.is_set())
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
