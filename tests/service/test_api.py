@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import sqlite3
@@ -10,7 +11,7 @@ import time
 import numpy as np
 import soundfile as sf
 from PIL import Image
-from svc_helpers import LiveServer, data_dir_of, start_server, wait_final, ws_messages
+from svc_helpers import LiveServer, data_dir_of, start_server, wait_final
 from websockets.sync.client import connect
 
 from soundgen.service.settings import ServiceSettings
@@ -51,9 +52,21 @@ def test_downloads_decode_to_the_same_sound(server: LiveServer) -> None:
 
 
 def test_websocket_progress_in_order_and_final(server: LiveServer) -> None:
+    from websockets.exceptions import ConnectionClosed
+
     c = server.client()
+    # The job waits behind a long one until the socket is open, so every event of its run reaches the socket
+    # (connecting after most of a fast job had run made this test flaky).
+    blocker = c.post(G, json={"prompt": "a long drone", "duration": 300.0}).json()
     job = c.post(G, json={"prompt": "footsteps", "duration": 0.3}).json()
-    events = ws_messages(f"{server.ws_url}{G}/{job['id']}/events")
+    events = []
+    with connect(f"{server.ws_url}{G}/{job['id']}/events", open_timeout=10) as ws:
+        events.append(json.loads(ws.recv(timeout=10)))
+        assert events[0]["state"] == "queued"
+        c.post(f"{G}/{blocker['id']}/cancel")
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                events.append(json.loads(ws.recv(timeout=60)))
     states = [e["state"] for e in events]
     assert states[-1] == "succeeded" and events[-1]["progress"] == 100.0
     rank = {"queued": 0, "running": 1, "succeeded": 2}
