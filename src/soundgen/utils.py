@@ -16,6 +16,22 @@ from tqdm import tqdm
 T = TypeVar("T")
 
 
+def _umask() -> int:
+    """The process's umask (Linux reports it; elsewhere it is read by setting it back at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
+def _public(fd: int) -> None:
+    """Give a ``mkstemp`` file (always 0600) the mode an ordinary ``open`` would: 0666 less the umask."""
+    os.fchmod(fd, 0o666 & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` and move it into place only if the block succeeds.
@@ -25,6 +41,7 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    _public(fd)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -45,6 +62,7 @@ def atomic_path(path: str | Path) -> contextlib.AbstractContextManager[Path]:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+        _public(fd)
         os.close(fd)
         try:
             yield Path(tmp)

@@ -247,3 +247,16 @@ def test_fuzz_mutated_valid_file(tmp_path: Path, edits: list[tuple[int, int]], c
         assert np.array_equal(read_sgc(path).codes, codes)
     else:
         _expect_corrupt(path)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_integer_of_thousands_of_digits_is_a_corrupt_header(tmp_path: Path, version: int) -> None:
+    # Python refuses to parse integers of over 4300 digits (ValueError, not a JSONDecodeError).
+    text = json.dumps({**dataclasses.asdict(_header()), "frame_count": 2, "length": 640})
+    blob = text.replace('"length": 640', '"length": 1' + "0" * 5000).encode()
+    if version == 2:
+        blob = _deflate(blob)
+    path = tmp_path / "digits.sgc"
+    path.write_bytes(MAGIC + struct.pack("<BI", version, len(blob)) + blob)
+    with pytest.raises(CorruptFileError, match="corrupt header"):
+        read_sgc(path)

@@ -298,15 +298,18 @@ class SgcReader:
         if not 2 <= size <= MAX_HEADER_BYTES:
             raise CorruptFileError(f"{self.path} has an invalid header length ({size} bytes)")
         blob = self._read(size, "header")
-        try:
+        try:  # ValueError covers JSON syntax and integers of over 4300 digits (Python's conversion limit)
             data = json.loads((inflate_header(blob) if version >= 2 else blob).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, zlib.error) as e:
+        except (UnicodeDecodeError, ValueError, RecursionError, zlib.error) as e:
             raise CorruptFileError(f"{self.path} has a corrupt header: {e}") from e
         names = {f.name for f in fields(SgcHeader)}
         if not isinstance(data, dict) or set(data) != names:
             raise CorruptFileError(f"{self.path} has a corrupt header (unexpected or missing fields)")
         header = SgcHeader(**data)
-        header.validate()
+        try:
+            header.validate()
+        except (TypeError, ValueError, OverflowError) as e:  # a field of the wrong type (a string for a number)
+            raise CorruptFileError(f"{self.path} has a corrupt header (a field of the wrong type: {e})") from e
         return header
 
     def chunks(self) -> Iterator[np.ndarray]:

@@ -85,14 +85,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _keys_create(args: argparse.Namespace) -> int:
+    from soundgen.cli.limits import terminal_text
     from soundgen.service.auth import create_key
 
     key = create_key(_database(args), args.name)
-    print(f"created key {key.id} ({key.name}); it is shown only now, keep it secret:\n{key.secret}")
+    print(f"created key {key.id} ({terminal_text(key.name)}); it is shown only now, keep it secret:\n{key.secret}")
     return 0
 
 
 def _keys_list(args: argparse.Namespace) -> int:
+    from soundgen.cli.limits import terminal_text
     from soundgen.service.auth import list_keys
 
     keys = list_keys(_database(args))
@@ -102,7 +104,7 @@ def _keys_list(args: argparse.Namespace) -> int:
     print(f"{'ID':<10} {'NAME':<24} {'PREFIX':<12} {'CREATED':<17} {'LAST USED':<17} STATUS")
     for k in keys:
         status = "revoked" if k.revoked_at else "active"
-        print(f"{k.id:<10} {k.name[:24]:<24} {k.prefix:<12} {_when(k.created_at):<17} "
+        print(f"{k.id:<10} {terminal_text(k.name)[:24]:<24} {k.prefix:<12} {_when(k.created_at):<17} "
               f"{_when(k.last_used_at):<17} {status}")
     return 0
 

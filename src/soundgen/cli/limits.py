@@ -1,8 +1,10 @@
-"""Limits the CLI puts on what a user asks for, so a typo cannot bring a machine down."""
+"""Limits the CLI puts on what a user asks for (a typo cannot bring a machine down) and on what it shows (text
+from a file or a database cannot drive the terminal)."""
 
 from __future__ import annotations
 
 import os
+import re
 
 from soundgen.errors import SoundgenError
 
@@ -31,3 +33,13 @@ def check_workers(asked: int | None, default: int, force: bool) -> int:
         raise SoundgenError(f"--workers {asked} is more than the {cores} CPU cores here; pass --force-workers to "
                             "start that many processes anyway")
     return asked
+
+
+# C0 controls but tab and newline, DEL, C1 controls (ESC [ ... and the 8-bit CSI start terminal escape sequences).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` with control characters shown as ``\\x1b`` escapes, so a name read from a file or a database
+    (a .sgc header's model id, an API key's name) cannot move the cursor, recolour or retitle the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

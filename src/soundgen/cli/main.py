@@ -120,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
+    from soundgen.cli.limits import terminal_text
+
+    return terminal_text(" ".join(str(e).split())) or type(e).__name__
 
 
 if __name__ == "__main__":
