@@ -126,3 +126,16 @@ def test_host_and_origin_lists_come_from_the_environment(monkeypatch: pytest.Mon
 def test_plain_http_clients_without_browser_headers_still_work(server: LiveServer) -> None:
     r = httpx.post(server.base_url + "/api/v1/generations", json=JOB, timeout=30)
     assert r.status_code == 201
+
+
+def test_the_openapi_spec_names_the_answers_media_types_and_limits(server: LiveServer) -> None:
+    spec = server.client().get("/openapi.json").json()
+    paths = spec["paths"]
+    create = paths["/api/v1/generations"]["post"]["responses"]
+    assert {"201", "400", "403", "413", "415", "421", "422", "429", "503"} <= set(create)
+    assert "409" in paths["/api/v1/generations/{job_id}/cancel"]["post"]["responses"]
+    audio = paths["/api/v1/generations/{job_id}/audio/{index}.{fmt}"]["get"]["responses"]
+    assert {"audio/mpeg", "audio/wav", "audio/flac", "audio/ogg"} <= set(audio["200"]["content"])
+    assert "application/json" not in audio["200"]["content"] and "409" in audio
+    text = spec["info"]["description"]
+    assert f"{server.settings.max_prompt_chars} characters" in text and f"{1 << 20} bytes" in text

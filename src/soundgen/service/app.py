@@ -132,7 +132,8 @@ def create_app(settings: ServiceSettings, load_generator: Callable[[], Generator
 
     app = FastAPI(title="soundgen", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Generate sounds from text. Jobs are queued, run by a worker and pushed to "
-                              "WebSocket subscribers; results download as WAV, FLAC, OGG/Opus or MP3.")
+                              "WebSocket subscribers; results download as WAV, FLAC, OGG/Opus or MP3.\n\n"
+                              + _limits_text(settings))
     app.state.service = service
     _add_error_handlers(app)
     _add_guards(app, settings)
@@ -149,6 +150,18 @@ def _start(service: Service) -> None:
     requeued = jobs.requeue_running(service.db)
     if requeued:
         log.info("requeued %d job(s) that were running when the server last stopped", requeued)
+
+
+def _limits_text(settings: ServiceSettings) -> str:
+    """This server's limits, for the OpenAPI description (the page reads them from /api/v1/info)."""
+    s = settings
+    rate = f"{s.rate_limit_per_minute:g} submissions a minute" if s.rate_limit_per_minute else "no rate limit"
+    quota = f"{s.max_active_jobs_per_key} active jobs" if s.max_active_jobs_per_key else "no job quota"
+    return (f"**Limits of this server**: prompts of at most {s.max_prompt_chars} characters, at most "
+            f"{s.max_duration:g} s and {s.max_count} sounds per request, request bodies of at most "
+            f"{s.max_body_bytes} bytes (413), sent as application/json (415); per API key {rate} (burst "
+            f"{s.rate_limit_burst}) and {quota} (429). Requests naming another host get 421, cross-site ones 403; "
+            "a database that cannot be used gives 503.")
 
 
 def _add_guards(app: FastAPI, settings: ServiceSettings) -> None:

@@ -20,7 +20,7 @@ from soundgen.service.storage import job_prefix
 
 _QUOTA_TURNS: dict[str, asyncio.Lock] = {}  # per key; one process's event loop
 router = APIRouter(prefix="/api/v1/generations", tags=["generations"],
-                   responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+                   responses={code: {"model": ErrorOut} for code in (400, 401, 403, 404, 413, 415, 421, 503)})
 
 
 def check_limits(service: ServiceDep, req: GenerationCreate) -> None:

@@ -15,7 +15,7 @@ from soundgen.service.schemas import AUDIO_FORMATS, MEDIA_TYPES, ErrorOut
 from soundgen.service.storage import Storage, result_key
 
 router = APIRouter(prefix="/api/v1/generations", tags=["results"],
-                   responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+                   responses={code: {"model": ErrorOut} for code in (400, 401, 404, 409, 421, 503)})
 _EXT = {"opus": "opus", "ogg": "ogg"}
 
 
@@ -68,7 +68,9 @@ def _send(storage: Storage, key: str, media_type: str, filename: str | None) -> 
     return Response(storage.get(key), media_type=media_type, headers=headers)
 
 
-@router.get("/{job_id}/audio/{index}.{fmt}", responses={200: {"content": {"audio/wav": {}}}})
+@router.get("/{job_id}/audio/{index}.{fmt}", response_class=Response,
+            responses={200: {"content": {media: {} for media in sorted(set(MEDIA_TYPES.values()))}},
+                       422: {"model": ErrorOut}})
 async def get_audio(job_id: str, index: int, fmt: str, service: ServiceDep, session: SessionDep,
                     owner: OwnerDep, download: bool = False) -> Response:
     """Result ``index`` as ``wav``, ``flac``, ``opus`` (OGG/Opus), ``ogg`` (OGG/Vorbis) or ``mp3``.
@@ -82,7 +84,7 @@ async def get_audio(job_id: str, index: int, fmt: str, service: ServiceDep, sess
     return _send(service.storage, key, MEDIA_TYPES[fmt], download_name(job, index, fmt) if download else None)
 
 
-@router.get("/{job_id}/image/{index}.png", responses={200: {"content": {"image/png": {}}}})
+@router.get("/{job_id}/image/{index}.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
 def get_image(job_id: str, index: int, service: ServiceDep, session: SessionDep, owner: OwnerDep) -> Response:
     """Waveform and spectrogram picture of result ``index``."""
     _result_job(session, job_id, owner, index)
