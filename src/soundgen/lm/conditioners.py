@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import zlib
 from collections import OrderedDict
@@ -21,11 +20,11 @@ from torch import nn
 from soundgen.errors import InvalidRequestError
 from soundgen.lm.config import TextEncoderConfig
 from soundgen.lm.minilm import BertEncoder, BertTokenizer, load_minilm
+from soundgen.lm.prompt_tokens import hashed_words, no_words, too_long
 
 log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 1000
-_WORD = re.compile(r"[a-z0-9]+")
 
 
 @dataclass
@@ -83,10 +82,6 @@ class TextConditioner(nn.Module):
         return self.encode(texts, truncate)
 
 
-def _too_long(n_tokens: int, limit: int) -> InvalidRequestError:
-    return InvalidRequestError(f"the prompt is {n_tokens} tokens long; the limit is {limit}: shorten it")
-
-
 class HashedConditioner(TextConditioner):
     """Lower-cased words hashed (CRC-32) into ``n_buckets`` learned embeddings, then one transformer layer.
 
@@ -108,12 +103,12 @@ class HashedConditioner(TextConditioner):
 
     def token_ids(self, text: str, truncate: bool = False) -> list[int]:
         """Hashed word ids of a prompt (checked for emptiness and length)."""
-        words = _WORD.findall(check_prompt(text).lower())
+        words = hashed_words(check_prompt(text))
         if not words:
-            raise InvalidRequestError(f"the prompt {text!r} has no words (letters or digits); describe the sound")
+            raise no_words(text)
         if len(words) > self.config.max_tokens:
             if not truncate:
-                raise _too_long(len(words), self.config.max_tokens)
+                raise too_long(len(words), self.config.max_tokens)
             words = words[: self.config.max_tokens]
         return [zlib.crc32(w.encode("utf-8")) % self.config.n_buckets for w in words]
 
@@ -156,7 +151,7 @@ class MiniLMConditioner(TextConditioner):
         limit = self.config.max_tokens
         ids = self._tokenizer.ids(text, truncate)  # [CLS] ... [SEP], at most `limit` of them when truncating
         if len(ids) > limit:
-            raise _too_long(len(ids), limit)
+            raise too_long(len(ids), limit)
         with torch.inference_mode():
             out = self._model[0](torch.tensor([ids]))[0].float().clone()  # [L, 384]
         with self._lock:

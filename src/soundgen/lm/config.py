@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
+from soundgen.config import config_from_dict
+from soundgen.errors import ConfigError, CorruptFileError, ModelNotFoundError
 from soundgen.model_files import EXAMPLE_PROMPTS
 
 TextEncoderKind = Literal["minilm", "hashed"]
@@ -182,3 +186,28 @@ class LMRunConfig:
             checkpoint_every=3,
         )
         return cls(LMConfig.tiny(), train)
+
+
+# ``lm/config.json`` of a model directory (written by lm/io.py's save_lm); read here, without torch, so that
+# the service can learn the text encoder's limits of the model it serves.
+FORMAT = "soundgen-lm"
+VERSION = 1
+
+
+def read_lm_config(lm_dir: str | Path) -> LMConfig:
+    """Read ``config.json`` of an LM directory into an :class:`LMConfig`."""
+    path = Path(lm_dir) / "config.json"
+    if not path.is_file():
+        raise ModelNotFoundError(f"no LM at {lm_dir}: {path.name} is missing (export one with 'soundgen lm export')")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CorruptFileError(f"{path} is not valid JSON ({e}); re-export the model") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("lm"), dict):
+        raise CorruptFileError(f"{path} is not a soundgen LM config; re-export the model")
+    if int(meta.get("version", 0)) > VERSION:
+        raise CorruptFileError(f"{path} has format version {meta.get('version')}; upgrade soundgen to read it")
+    try:
+        return config_from_dict(LMConfig, meta["lm"])
+    except ConfigError as e:
+        raise CorruptFileError(f"{path}: {e}") from e

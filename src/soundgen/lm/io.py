@@ -13,15 +13,15 @@ from typing import Any
 
 import torch
 
-from soundgen.config import config_from_dict, config_to_dict
-from soundgen.errors import ConfigError, CorruptFileError, ModelNotFoundError
+from soundgen.config import config_to_dict
+from soundgen.errors import CorruptFileError, ModelNotFoundError
 from soundgen.lm.conditioners import TextConditioner, build_conditioner
-from soundgen.lm.config import LMConfig
+from soundgen.lm.config import FORMAT, VERSION, read_lm_config
 from soundgen.lm.model import LMModel
 from soundgen.utils import atomic_path, atomic_write
 
-FORMAT = "soundgen-lm"
-VERSION = 1
+__all__ = ["FORMAT", "VERSION", "LoadedLM", "load_lm", "read_lm_config", "save_lm"]
+
 
 
 @dataclass
@@ -73,25 +73,6 @@ def save_lm(
     }
     with atomic_write(out / "config.json", "w") as f:
         json.dump(meta, f, indent=2)
-
-
-def read_lm_config(lm_dir: str | Path) -> LMConfig:
-    """Read ``config.json`` of an LM directory into an :class:`LMConfig`."""
-    path = Path(lm_dir) / "config.json"
-    if not path.is_file():
-        raise ModelNotFoundError(f"no LM at {lm_dir}: {path.name} is missing (export one with 'soundgen lm export')")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CorruptFileError(f"{path} is not valid JSON ({e}); re-export the model") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("lm"), dict):
-        raise CorruptFileError(f"{path} is not a soundgen LM config; re-export the model")
-    if int(meta.get("version", 0)) > VERSION:
-        raise CorruptFileError(f"{path} has format version {meta.get('version')}; upgrade soundgen to read it")
-    try:
-        return config_from_dict(LMConfig, meta["lm"])
-    except ConfigError as e:
-        raise CorruptFileError(f"{path}: {e}") from e
 
 
 def load_lm(lm_dir: str | Path, device: str | torch.device = "cpu") -> LoadedLM:

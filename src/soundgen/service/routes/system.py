@@ -11,7 +11,7 @@ from soundgen.model_files import EXAMPLE_PROMPTS
 from soundgen.service import jobs
 from soundgen.service.app import UNTRAINED_WARNING
 from soundgen.service.deps import OwnerDep, ServiceDep, SessionDep
-from soundgen.service.schemas import AUDIO_FORMATS, ServiceInfo
+from soundgen.service.schemas import AUDIO_FORMATS, PromptCount, PromptCountOut, ServiceInfo
 
 router = APIRouter(tags=["system"])
 
@@ -57,6 +57,19 @@ def info(service: ServiceDep) -> ServiceInfo:
     return ServiceInfo(
         version=__version__, auth_required=s.auth_required, model=service.model_name,
         untrained_model=s.tiny_random_model, warning=UNTRAINED_WARNING if s.tiny_random_model else None,
-        max_prompt_chars=s.max_prompt_chars, max_duration=s.max_duration, max_count=s.max_count,
+        max_prompt_chars=s.max_prompt_chars,
+        max_prompt_tokens=service.prompt_tokens.max_tokens if service.prompt_tokens is not None else None,
+        max_duration=s.max_duration, max_count=s.max_count,
         formats=list(AUDIO_FORMATS), example_prompts=service.example_prompts or EXAMPLE_PROMPTS,
     )
+
+
+@router.post("/api/v1/prompts/count", response_model=PromptCountOut, tags=["info"])
+def count_prompt(body: PromptCount, service: ServiceDep, _: OwnerDep) -> PromptCountOut:
+    """A prompt's length in characters and in the model's text-encoder tokens, against the limits a submission
+    must meet (the page shows it live as you type)."""
+    counter = service.prompt_tokens
+    text = body.prompt.strip()
+    return PromptCountOut(chars=len(text), max_chars=service.settings.max_prompt_chars,
+                          tokens=counter.count(text) if counter is not None and text else (0 if counter else None),
+                          max_tokens=counter.max_tokens if counter is not None else None)

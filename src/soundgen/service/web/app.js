@@ -97,14 +97,41 @@ function bindOutputs() {
     const update = () => { $(id + "-out").textContent = fmt($(id).value); };
     $(id).addEventListener("input", update); update();
   }
-  const count = () => {
-    const n = $("prompt").value.length, max = state.info ? state.info.max_prompt_chars : 500;
-    $("prompt-count").textContent = `${n} / ${max}`; $("prompt-count").classList.toggle("over", n > max);
-  };
-  $("prompt").addEventListener("input", count); count();
+  $("prompt").addEventListener("input", countPrompt); countPrompt();
   $("prompt").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) $("form").requestSubmit();
   });
+  if (/Mac|iPhone|iPad/.test(navigator.platform)) $("prompt-hint").firstElementChild.textContent = "⌘";
+}
+
+// ---- prompt length: characters here, tokens of the model's text encoder counted by the server ----
+const promptCount = { tokens: 0, seq: 0, timer: null, problem: null };
+
+function renderCount() {
+  const info = state.info || {}, text = $("prompt").value.trim(), chars = text.length;
+  const maxChars = info.max_prompt_chars || 500, maxTokens = info.max_prompt_tokens, tokens = promptCount.tokens;
+  const parts = maxTokens ? [`${tokens} / ${maxTokens} tokens`] : [];
+  parts.push(`${chars} / ${maxChars} characters`);
+  promptCount.problem = chars > maxChars ? `The prompt is ${chars} characters long; the limit is ${maxChars}: shorten it.`
+    : maxTokens && tokens > maxTokens ? `The prompt is ${tokens} tokens long; this model reads at most ${maxTokens}: shorten it.`
+    : null;
+  $("prompt-count").textContent = parts.join(" · ");
+  $("prompt-count").classList.toggle("over", promptCount.problem !== null);
+}
+
+function countPrompt() {
+  clearTimeout(promptCount.timer);
+  const text = $("prompt").value.trim(), info = state.info;
+  const seq = ++promptCount.seq;
+  if (!text) promptCount.tokens = 0;
+  renderCount();
+  if (!text || !info || !info.max_prompt_tokens || text.length > info.max_prompt_chars) return;
+  promptCount.timer = setTimeout(async () => {
+    try {
+      const r = await (await api(API + "/prompts/count", { method: "POST", json: { prompt: text } })).json();
+      if (seq === promptCount.seq) { promptCount.tokens = r.tokens; renderCount(); }
+    } catch { /* only a help while typing: the server checks the prompt again when it is submitted */ }
+  }, 120);
 }
 
 async function submit(ev) {
@@ -112,6 +139,7 @@ async function submit(ev) {
   const body = readForm();
   $("form-error").hidden = true;
   if (!body.prompt) { showFormError("Describe the sound first, e.g. “rain on a tin roof”."); return; }
+  if (promptCount.problem) { showFormError(promptCount.problem); return; }
   $("submit").disabled = true;
   try {
     const job = await (await api(API + "/generations", { method: "POST", json: body })).json();
