@@ -59,7 +59,8 @@ def test_a_cancel_after_the_last_step_is_refused(server: LiveServer) -> None:
     c = server.client()
     job = wait_final(c, c.post(G, json={"prompt": "late", "duration": 0.05}).json()["id"])
     r = c.post(f"{G}/{job['id']}/cancel")
-    assert r.status_code == 409 and "already ended" in r.json()["error"]
+    assert r.status_code == 409 and r.json()["error"].startswith("too late to cancel"), r.text
+    assert "(succeeded)" in r.json()["error"]
     with sqlite3.connect(Path(server.settings.data_dir) / "soundgen.db") as db:
         assert db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job["id"],)).fetchone() == (0,)
 

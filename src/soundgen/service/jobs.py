@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, update
+from sqlalchemy import CursorResult, Table, bindparam, false, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from soundgen.errors import InvalidRequestError
@@ -125,6 +125,9 @@ def list_jobs(s: Session, owner: str, *, limit: int = 20, cursor: str | None = N
 def cancel_job(db: Database, job_id: str, owner: str | None) -> Job:
     """Cancel a job: a queued one at once, a running one at its next generation step.
 
+    A running job asked to cancel never ends ``succeeded`` (see :func:`finish_job`): a cancel that comes after
+    its last step discards the sounds made instead of being silently ignored.
+
     Raises:
         JobNotFound: no such job for this owner.
         JobConflict: the job has already ended.
@@ -133,14 +136,15 @@ def cancel_job(db: Database, job_id: str, owner: str | None) -> Job:
     with db.write() as s:
         job = get_job(s, job_id, owner)
         if job.state in FINAL_STATES:
-            raise JobConflict(f"job {job_id} has already ended ({job.state}); there is nothing to cancel")
+            raise JobConflict(f"too late to cancel: job {job_id} has already ended ({job.state})")
         done = _rows(s, update(Job).where(Job.id == job_id, Job.state == "queued")
                          .values(state="cancelled", finished_at=now, updated_at=now,
                                  error="cancelled before it started"))
         if done:
             _transition(s, job_id, "cancelled", now)
-        else:
-            _rows(s, update(Job).where(Job.id == job_id).values(cancel_requested=True, updated_at=now))
+        elif not _rows(s, update(Job).where(Job.id == job_id, Job.state == "running")
+                       .values(cancel_requested=True, updated_at=now)):
+            raise JobConflict(f"too late to cancel: job {job_id} has just ended")
     with db.session() as s:
         return get_job(s, job_id, owner)
 
@@ -206,13 +210,17 @@ def _owned(job: Job) -> tuple[Any, ...]:
 
 
 def finish_job(db: Database, job: Job, state: str, **values: Any) -> bool:
-    """Move a running job this worker claimed to a final ``state``; False when it is no longer ours."""
+    """Move a running job this worker claimed to a final ``state``; False when it is no longer ours, or when it
+    would be ``succeeded`` but a cancel was asked for meanwhile (the worker then ends it ``cancelled``)."""
     assert state in FINAL_STATES, state
     now = time.time()
+    owned = [_T.c.id == job.id, _T.c.state == "running", _T.c.worker_id == job.worker_id,
+             _T.c.attempts == job.attempts]
+    if state == "succeeded":  # the same statement as the cancel's UPDATE decides which of the two came first
+        owned.append(_T.c.cancel_requested == false())
     with db.writer_turn(), db.engine.begin() as conn:
-        done = conn.execute(update(_T).where(
-            _T.c.id == job.id, _T.c.state == "running", _T.c.worker_id == job.worker_id,
-            _T.c.attempts == job.attempts).values(state=state, finished_at=now, updated_at=now, **values)).rowcount
+        done = conn.execute(update(_T).where(*owned).values(
+            state=state, finished_at=now, updated_at=now, **values)).rowcount
         if done:
             conn.execute(_INSERT_TRANSITION, {"job_id": job.id, "state": state, "at": now})
     return bool(done)

@@ -28,6 +28,7 @@ from soundgen.service.storage import Storage, job_prefix, result_key
 
 log = logging.getLogger(__name__)
 
+LATE_CANCEL = "cancelled after its last step; the sounds it made were discarded"
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
 
@@ -205,16 +206,22 @@ class Worker:
 
     def _end(self, job: Job, state: str, **values: Any) -> None:
         if jobs.finish_job(self.db, job, state, **values):
-            self.metrics.count_finished(state)
-            if self.bus.wants(job.owner, job.id):
-                with self.db.session() as s:
-                    fresh = s.get(Job, job.id)
-                    if fresh is not None:
-                        self._publish(fresh)
-            log.info("job %s %s", job.id, state)
+            self._ended(job, state)
+        elif state == "succeeded" and jobs.finish_job(self.db, job, "cancelled", error=LATE_CANCEL):
+            self.storage.delete_prefix(job_prefix(job.id))  # a cancel after the last step: the sounds go
+            self._ended(job, "cancelled")
         else:  # deleted (or taken away) while running: drop what was written
             self.storage.delete_prefix(job_prefix(job.id))
             log.info("job %s was deleted while running; its files are removed", job.id)
+
+    def _ended(self, job: Job, state: str) -> None:
+        self.metrics.count_finished(state)
+        if self.bus.wants(job.owner, job.id):
+            with self.db.session() as s:
+                fresh = s.get(Job, job.id)
+                if fresh is not None:
+                    self._publish(fresh)
+        log.info("job %s %s", job.id, state)
 
     def _requeue(self, job: Job) -> None:
         jobs.requeue_job(self.db, job)

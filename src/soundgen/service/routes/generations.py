@@ -169,7 +169,8 @@ def _get(session: SessionDep, job_id: str, owner: str) -> Job:
 
 @router.post("/{job_id}/cancel", response_model=JobOut, responses={409: {"model": ErrorOut}})
 def cancel_generation(job_id: str, service: ServiceDep, owner: OwnerDep) -> JobOut:
-    """Cancel: a queued job at once, a running one at its next step."""
+    """Cancel: a queued job at once, a running one at its next step (one past its last step ends cancelled, its
+    sounds discarded); 409 "too late to cancel" when it has ended."""
     try:
         job = jobs.cancel_job(service.db, job_id, owner)
     except jobs.JobNotFound:
