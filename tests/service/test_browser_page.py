@@ -52,3 +52,28 @@ def test_token_limit_is_shown_live_and_checked_before_submitting(browser: Any, s
     page.locator("article.job[data-state=succeeded] .job-title", has_text="wind wind").first.wait_for(timeout=60_000)
     assert "Enter" in page.inner_text("#prompt-hint")
     page.close()
+
+
+def test_reuse_settings_shows_the_seed_it_fixes_and_random_is_one_click(browser: Any, server: LiveServer) -> None:
+    page = open_page(browser, server)
+    assert page.is_visible("#seed") and page.is_checked("#seed-random") and page.is_disabled("#seed")
+    assert not page.is_visible("details.advanced #seed")  # beside Generate, not inside the closed section
+    page.fill("#prompt", "seeded drip")
+    page.fill("#duration", "0.5")
+    page.click("#submit")
+    card = page.locator("article.job[data-state=succeeded]", has_text="seeded drip").first
+    card.wait_for(timeout=60_000)
+    seed = int(card.get_attribute("data-seed") or "-1")
+    card.get_by_role("button", name="Reuse settings").click()
+    assert not page.is_checked("#seed-random") and page.input_value("#seed") == str(seed)
+    assert page.is_visible("#seed")
+    n = page.locator("article.job").count()
+    page.click("#submit")
+    page.wait_for_function("n => document.querySelectorAll('article.job').length > n", arg=n)
+    assert page.locator("article.job").first.get_attribute("data-seed") == str(seed)  # fixed, as shown
+    page.check("#seed-random")
+    assert page.is_disabled("#seed")
+    page.click("#submit")
+    page.wait_for_function("n => document.querySelectorAll('article.job').length > n + 1", arg=n)
+    assert page.locator("article.job").first.get_attribute("data-seed") != str(seed)  # random again
+    page.close()

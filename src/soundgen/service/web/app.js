@@ -78,16 +78,31 @@ function numberOrNull(value) { return value === "" ? null : Number(value); }
 
 function readForm() {
   return { prompt: $("prompt").value.trim(), duration: Number($("duration").value), count: Number($("count").value),
-    seed: numberOrNull($("seed").value), cfg_coef: Number($("cfg").value), temperature: Number($("temperature").value),
+    seed: $("seed-random").checked ? null : numberOrNull($("seed").value), cfg_coef: Number($("cfg").value), temperature: Number($("temperature").value),
     top_k: Number($("top-k").value || 0), top_p: Number($("top-p").value) };
 }
 
 function fillForm(job) {
   $("prompt").value = job.prompt; $("duration").value = job.duration; $("count").value = job.count;
-  $("seed").value = job.seed; $("cfg").value = job.cfg_coef; $("temperature").value = job.temperature;
+  setSeed(job.seed); $("cfg").value = job.cfg_coef; $("temperature").value = job.temperature;
   $("top-k").value = job.top_k; $("top-p").value = job.top_p;
   for (const el of document.querySelectorAll("#form input, #form textarea")) el.dispatchEvent(new Event("input"));
   window.scrollTo({ top: 0, behavior: "smooth" }); $("prompt").focus();
+}
+
+// The seed sits beside Generate, never hidden: "Random" (a new sound each time) or a fixed number (the same sound
+// again), so reusing a job's settings cannot silently fix every later sound.
+function setSeed(seed) {
+  const random = seed === null || seed === undefined;
+  $("seed-random").checked = random; $("seed").disabled = random;
+  $("seed").value = random ? "" : String(seed);
+}
+
+function bindSeed() {
+  $("seed-random").addEventListener("change", () => {
+    $("seed").disabled = $("seed-random").checked;
+    if (!$("seed").disabled) $("seed").focus();
+  });
 }
 
 function bindOutputs() {
@@ -191,7 +206,7 @@ function updateProgress(card, job) {
 function renderJob(job) {
   const meta = [`${job.duration.toFixed(1)} s`, job.count > 1 ? `${job.count} sounds` : null, `seed ${job.seed}`, when(job.created_at),
     job.elapsed ? `took ${job.elapsed.toFixed(1)} s` : null].filter(Boolean).join(" · ");
-  const card = h("article", { class: `job ${job.state}`, "data-job": job.id, "data-state": job.state },
+  const card = h("article", { class: `job ${job.state}`, "data-job": job.id, "data-state": job.state, "data-seed": job.seed },
     h("div", { class: "job-head" },
       h("div", {}, h("div", { class: "job-title" }, job.prompt), h("div", { class: "job-meta" }, meta)),
       h("span", { class: `state ${job.state}` }, STATE_LABEL[job.state] || job.state)));
@@ -303,7 +318,7 @@ function setupTheme() {
 
 // ---- start ----
 async function start() {
-  setupTheme(); setupKeyDialog(); bindOutputs();
+  setupTheme(); setupKeyDialog(); bindOutputs(); bindSeed();
   const info = await (await fetch(API + "/info")).json();
   state.info = info;
   $("model-badge").textContent = "model: " + info.model;
