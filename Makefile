@@ -5,8 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 EXTRAS ?= train,text,eval,recipe,service,dev
-APT_PACKAGES := ffmpeg libsndfile1 fluid-soundfont-gm chromium chromium-driver
-STAMP_APT := $(VENV)/.stamp-apt
+APT_PACKAGES := ffmpeg libsndfile1 fluid-soundfont-gm chromium chromium-driver postgresql
+STAMP_APT := $(VENV)/.stamp-apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 STAMP_PIP := $(VENV)/.stamp-pip-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 
 .PHONY: setup test lint typecheck pytest chain demo demo-train default-model default-model-chain bench clean-venv
@@ -17,7 +17,8 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 # Debian packages the tests and the recipe use (ffmpeg for WavPack and codec baselines, the GM SoundFont for
-# rendering music, Chromium for the web page's end-to-end test). Skipped when all are present.
+# rendering music, Chromium for the web page's end-to-end test, PostgreSQL's server binaries for the database tests,
+# which start their own server in a temporary directory). Skipped when all are present.
 $(STAMP_APT): | $(BIN)/python
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -25,6 +26,7 @@ $(STAMP_APT): | $(BIN)/python
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@rm -f $(VENV)/.stamp-apt*
 	@touch $@
 
 # torch first, from the pinned CPU build: a bare `pip install torch` would pull several GB of CUDA packages.

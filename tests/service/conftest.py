@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from svc_helpers import LiveServer, start_server  # on the path through pyproject's pytest `pythonpath`
+from pg_server import PostgresServer, PostgresUnavailable, start_postgres
+from svc_helpers import DATABASES, LiveServer, api_settings, database_url, start_server  # tests/service is on the path
 
-from soundgen.service.settings import ServiceSettings
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test session (Debian's binaries, a temporary directory); skips without one."""
+    try:
+        server = start_postgres()
+    except PostgresUnavailable as e:
+        pytest.skip(f"PostgreSQL tests need a server: {e}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each job-store test runs on SQLite and on PostgreSQL."""
+    return database_url(request, request.param, tmp_path)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A loopback server without auth, on its own data directory."""
-    # Long limits: tests that cancel a running job ask for minutes of audio, so that the job is surely still
-    # running whatever the speed of the tiny model.
-    live = start_server(ServiceSettings.tiny(tmp_path_factory.mktemp("svc")).model_copy(update={"max_duration": 300.0}))
+    live = start_server(api_settings(tmp_path_factory.mktemp("svc")))
     yield live
     live.stop()

@@ -1,4 +1,5 @@
-"""Helpers of the service tests: real servers on loopback (uvicorn in a thread), real SQLite files."""
+"""Helpers of the service tests: real servers on loopback (uvicorn in a thread), real SQLite files and
+PostgreSQL databases."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 
 from soundgen.service.app import create_app
 from soundgen.service.settings import ServiceSettings
 
 _MODEL: list[Any] = []
+DATABASES = ["sqlite", "postgresql"]  # the job-store and API tests run on each
 
 
 def tiny_generator() -> Any:
@@ -117,3 +120,17 @@ def ws_messages(url: str, *, subprotocols: list[str] | None = None, limit: int =
 def data_dir_of(live: LiveServer) -> Path:
     """The data directory of a server."""
     return Path(live.settings.data_dir)
+
+
+def database_url(request: pytest.FixtureRequest, kind: str, tmp: Path) -> str:
+    """A fresh, empty database of ``kind``: a SQLite file in ``tmp``, or a new database on the session's
+    PostgreSQL server (the ``postgres`` fixture, which skips the test where no server can start)."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / 'jobs.db'}"
+    return str(request.getfixturevalue("postgres").new_database())
+
+
+def api_settings(data_dir: Path, db: str | None = None) -> ServiceSettings:
+    """Tiny settings with long limits: tests that cancel a running job ask for minutes of audio, so that the job
+    is surely still running whatever the speed of the tiny model."""
+    return ServiceSettings.tiny(data_dir).model_copy(update={"max_duration": 300.0, "database_url": db})

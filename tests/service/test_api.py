@@ -1,22 +1,34 @@
-"""API tests against a real server on loopback with a real SQLite file and the tiny random model."""
+"""API tests against a real server on loopback with the tiny random model, on a real SQLite file and on a real
+PostgreSQL server (each test runs on both; the PostgreSQL half skips where its binaries are missing)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
-import sqlite3
 import time
+from collections.abc import Iterator
 
 import numpy as np
+import pytest
 import soundfile as sf
 from PIL import Image
-from svc_helpers import LiveServer, data_dir_of, start_server, wait_final
+from sqlalchemy import create_engine, text
+from svc_helpers import DATABASES, LiveServer, api_settings, data_dir_of, database_url, start_server, wait_final
 from websockets.sync.client import connect
 
 from soundgen.service.settings import ServiceSettings
 
 G = "/api/v1/generations"
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The loopback server of these tests, once with each database."""
+    data = tmp_path_factory.mktemp(f"svc-{request.param}")
+    live = start_server(api_settings(data, database_url(request, request.param, data)))
+    yield live
+    live.stop()
 
 
 def test_create_get_list_delete(server: LiveServer) -> None:
@@ -176,9 +188,10 @@ def test_health_ready_metrics_docs(server: LiveServer) -> None:
     assert info["untrained_model"] and "UNTRAINED" in info["warning"] and not info["auth_required"]
 
 
-def test_generation_error_fails_that_job_only(tmp_path) -> None:
+def test_generation_error_fails_that_job_only(tmp_path, db_url: str) -> None:
     # Allow prompts longer than the pipeline accepts: the pipeline's own check fails the job at run time.
-    live = start_server(ServiceSettings.tiny(tmp_path).model_copy(update={"max_prompt_chars": 5000}))
+    live = start_server(ServiceSettings.tiny(tmp_path).model_copy(update={"max_prompt_chars": 5000,
+                                                                          "database_url": db_url}))
     try:
         c = live.client()
         bad = c.post(G, json={"prompt": "a" * 1500, "duration": 0.05}).json()
@@ -188,7 +201,9 @@ def test_generation_error_fails_that_job_only(tmp_path) -> None:
         assert wait_final(c, good["id"])["state"] == "succeeded"
     finally:
         live.stop()
-    with sqlite3.connect(tmp_path / "soundgen.db") as db:
-        ends = db.execute("SELECT job_id, count(*) FROM job_transitions WHERE state IN "
-                          "('succeeded','failed','cancelled') GROUP BY job_id").fetchall()
+    engine = create_engine(db_url)
+    with engine.connect() as db:
+        ends = db.execute(text("SELECT job_id, count(*) FROM job_transitions WHERE state IN "
+                               "('succeeded','failed','cancelled') GROUP BY job_id")).all()
+    engine.dispose()
     assert sorted(n for _, n in ends) == [1, 1]

@@ -26,20 +26,21 @@ from soundgen.service.schemas import GenerationCreate, JobOut
 from soundgen.service.storage import LocalStorage, check_key, result_key
 
 
-def test_concurrent_claims_take_each_job_exactly_once(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+def test_concurrent_claims_take_each_job_exactly_once(db_url: str) -> None:
+    db = Database(db_url)
     migrate(db.engine)
     created = {jobs.create_job(db, "local", GenerationCreate(prompt=f"p{i}")).id for i in range(60)}
     claimed: list[str] = []
     lock = threading.Lock()
 
     def claimer(name: str) -> None:
-        other = Database(f"sqlite:///{tmp_path / 'jobs.db'}")  # a separate engine, like another process
+        other = Database(db_url)  # a separate engine, like another process
         while (job := jobs.claim_next(other, name)) is not None:
             with lock:
                 claimed.append(job.id)
             assert jobs.finish_job(other, job, "succeeded")
             assert not jobs.finish_job(other, job, "succeeded")  # a second finish is refused
+        other.dispose()
 
     threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
     for t in threads:
@@ -51,8 +52,8 @@ def test_concurrent_claims_take_each_job_exactly_once(tmp_path: Path) -> None:
         assert jobs.counts_by_state(s)["succeeded"] == 60
 
 
-def test_idempotent_creation_under_concurrency(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+def test_idempotent_creation_under_concurrency(db_url: str) -> None:
+    db = Database(db_url)
     migrate(db.engine)
     ids: list[str] = []
     threads = [threading.Thread(target=lambda: ids.append(
@@ -64,8 +65,8 @@ def test_idempotent_creation_under_concurrency(tmp_path: Path) -> None:
     assert len(set(ids)) == 1 and len(ids) == 8
 
 
-def test_async_submissions_group_commit_and_keep_idempotency(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+def test_async_submissions_group_commit_and_keep_idempotency(db_url: str) -> None:
+    db = Database(db_url)
     migrate(db.engine)
 
     async def submit_all() -> list[dict[str, object]]:

@@ -1,4 +1,8 @@
-"""Database engine, sessions and schema migrations (Alembic, run programmatically at start-up)."""
+"""Database engine, sessions and schema migrations (Alembic, run programmatically at start-up).
+
+SQLite (a file under the data directory) is the default; ``SOUNDGEN_DATABASE_URL=postgresql+psycopg://...``
+(psycopg 3) puts the jobs in PostgreSQL, where several server processes can share them.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from soundgen.errors import SoundgenError
@@ -19,14 +23,31 @@ from soundgen.errors import SoundgenError
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 CHECKPOINT_SECONDS = 1.0
+# Key of the PostgreSQL advisory lock that start-ups hold while migrating (two servers starting at once on
+# one database would otherwise both create the tables): "soundgen" in ASCII, as a bigint.
+MIGRATION_LOCK = 0x736F756E6467656E
+
+
+def database_url(url: str) -> str:
+    """``url`` with PostgreSQL's driver made explicit: ``postgresql://`` and ``postgres://`` mean psycopg 3.
+
+    Without it SQLAlchemy would pick psycopg2, which the service extra does not install.
+    """
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
 
 
 def make_engine(url: str) -> Engine:
     """Create the engine for ``url``; SQLite files get WAL mode, a busy timeout and foreign keys.
 
     WAL lets the API read while the worker writes; ``synchronous=NORMAL`` in WAL mode keeps every
-    committed transaction across a process kill (only a power cut may lose the last ones).
+    committed transaction across a process kill (only a power cut may lose the last ones). Other databases
+    (PostgreSQL) get a pool whose connections are checked before use, so a restarted database server costs
+    one failed check, not a failed request.
     """
+    url = database_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -61,6 +82,8 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # one migrating server at a time; released at commit
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     log.debug("database schema is at the newest revision")
@@ -88,6 +111,7 @@ class Database:
     """
 
     def __init__(self, url: str) -> None:
+        url = database_url(url)
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock: threading.Lock | None = threading.Lock() if url.startswith("sqlite") else None
@@ -134,8 +158,10 @@ class Database:
     def write_problem(self) -> str | None:
         """Why this database cannot take a write right now (checked with a fresh connection), or None."""
         problem = self.file_problem()
-        if problem is not None or self.path is None:
+        if problem is not None:
             return problem
+        if self.path is None:
+            return self._server_write_problem()
         try:
             conn = sqlite3.connect(self.path, timeout=1.0)
         except sqlite3.Error as e:
@@ -153,6 +179,17 @@ class Database:
         for path in (self.path, self.path.parent):
             if not os.access(path, os.W_OK):
                 return f"{path} cannot be written (permissions); new database connections would be read-only"
+        return None
+
+    def _server_write_problem(self) -> str | None:
+        """A database server (PostgreSQL) that only takes reads: a hot standby, or read-only by setting."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        with self.engine.connect() as conn:
+            read_only = conn.execute(text("SHOW transaction_read_only")).scalar()
+        if read_only == "on":
+            return ("the PostgreSQL database only takes reads (a standby, or default_transaction_read_only); "
+                    "point SOUNDGEN_DATABASE_URL at the primary")
         return None
 
     def _checkpoints(self) -> None:

@@ -2,7 +2,9 @@
 
 The database is the source of truth. Every state change is one conditional ``UPDATE`` (so two workers,
 threads or processes, can never claim or finish the same job twice) plus one row in ``job_transitions``.
-Nothing here is SQLite-specific: the same statements run on PostgreSQL.
+Nothing here is SQLite-specific: the same statements run on PostgreSQL, where a claim also locks the row it
+picks and skips rows other claimers hold (``FOR UPDATE SKIP LOCKED``), so concurrent workers take different jobs
+instead of racing for the oldest one.
 """
 
 from __future__ import annotations
@@ -159,7 +161,9 @@ def delete_job(db: Database, job_id: str, owner: str | None) -> Job:
 
 _T = cast(Table, Job.__table__)
 _TRANSITIONS = cast(Table, JobTransition.__table__)
-_OLDEST_QUEUED = select(_T.c.id).where(_T.c.state == "queued").order_by(_T.c.created_at, _T.c.id).limit(1)
+# FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has no row locks and renders nothing (its writers take turns).
+_OLDEST_QUEUED = (select(_T.c.id).where(_T.c.state == "queued").order_by(_T.c.created_at, _T.c.id).limit(1)
+                  .with_for_update(skip_locked=True))
 # One statement claims and returns the job (RETURNING: SQLite >= 3.35 and PostgreSQL); it only succeeds while
 # the job is still queued, so two claimers never both get it.
 _CLAIM = (update(_T).where(_T.c.id == bindparam("claim_id"), _T.c.state == "queued")

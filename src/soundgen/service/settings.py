@@ -1,8 +1,8 @@
 """Service settings, read from the environment (``SOUNDGEN_*``) with embedded defaults.
 
 Everything has a default that runs on one machine with nothing else installed: SQLite under the data
-directory, local file storage beside it, one in-process worker. The URLs are the seams where PostgreSQL
-(``database_url``) and S3 storage (``storage_url``) plug in later without changing the API.
+directory, local file storage beside it, one in-process worker. The URLs are the seams where other engines plug
+in without changing the API: ``database_url`` (``postgresql+psycopg://...``) and ``storage_url``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SOUNDGEN_", extra="ignore")
 
     data_dir: Path = Field(default_factory=default_data_dir)
-    database_url: str | None = None  # default: sqlite:///<data_dir>/soundgen.db
+    database_url: str | None = None  # default: sqlite:///<data_dir>/soundgen.db; or postgresql+psycopg://...
     storage_url: str | None = None  # default: file://<data_dir>/storage
     host: str = "127.0.0.1"
     port: int = 8000
