@@ -3,14 +3,19 @@ accessibility). Same browser set-up as test_browser.py; screenshots go to $SOUND
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from svc_helpers import LiveServer
+from svc_helpers import LiveServer, start_server, wait_final
 from test_browser import ARGS, CHROMIUM, shots_dir
 
+from soundgen.service.settings import ServiceSettings
+
+G = "/api/v1/generations"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="needs Debian's chromium (apt-get install -y chromium)")
 
@@ -76,4 +81,99 @@ def test_reuse_settings_shows_the_seed_it_fixes_and_random_is_one_click(browser:
     page.click("#submit")
     page.wait_for_function("n => document.querySelectorAll('article.job').length > n + 1", arg=n)
     assert page.locator("article.job").first.get_attribute("data-seed") != str(seed)  # random again
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def loose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server whose character limit is above the pipeline's own (1000): such a prompt fails in the worker,
+    which is how these tests get a failed job."""
+    live = start_server(ServiceSettings.tiny(tmp_path_factory.mktemp("loose")).model_copy(
+        update={"max_prompt_chars": 5000}))
+    yield live
+    live.stop()
+
+
+def test_small_defects_of_the_form(browser: Any, server: LiveServer, tmp_path: Path) -> None:
+    page = open_page(browser, server)
+    page.fill("#prompt", ("rain " * 100)[:500])
+    box, counter = page.locator("#prompt").bounding_box(), page.locator("#prompt-count").bounding_box()
+    assert counter["y"] >= box["y"] + box["height"], "the counter covers the text of a full box"
+    page.close()
+
+    phone = open_page(browser, server, phone=True)
+    chips = phone.locator("#examples .chip")
+    assert chips.count() >= 4
+    for i in range(chips.count()):  # every example shows, none behind a sideways scroll
+        b = chips.nth(i).bounding_box()
+        assert b is not None and b["x"] >= 0 and b["x"] + b["width"] <= 390, (i, b)
+    assert phone.evaluate("(() => { const e = document.querySelector('#examples');"
+                          " return e.scrollWidth <= e.clientWidth; })()")
+    phone.screenshot(path=str(shots_dir(tmp_path) / "phone-examples.png"))
+    phone.close()
+
+
+def test_an_unreachable_server_is_explained_and_the_submission_retried(browser: Any, server: LiveServer) -> None:
+    page = open_page(browser, server)
+    n = page.locator("article.job").count()
+    # The browser's own network failure ("Failed to fetch"), for the submission only.
+    page.route("**/api/v1/generations", lambda route: route.abort("connectionrefused"))
+    page.fill("#prompt", "retry after an outage")
+    page.fill("#duration", "0.5")
+    page.click("#submit")
+    error = page.locator("#form-error")
+    error.get_by_role("button", name="Retry").wait_for()
+    assert "did not answer" in error.inner_text() and "Failed to fetch" not in error.inner_text()
+    page.unroute("**/api/v1/generations")
+    error.get_by_role("button", name="Retry").click()
+    page.locator("article.job", has_text="retry after an outage").first.wait_for()
+    assert page.locator("article.job").count() == n + 1 and page.is_hidden("#form-error")
+    page.close()
+
+
+def test_non_ascii_prompts_download_under_their_own_name(browser: Any, server: LiveServer) -> None:
+    page = open_page(browser, server)
+    page.fill("#prompt", "pluie d'été sur le toit")
+    page.fill("#duration", "0.5")
+    page.click("#submit")
+    card = page.locator("article.job[data-state=succeeded]", has_text="pluie d'été").first
+    card.wait_for(timeout=60_000)
+    with page.expect_download() as dl:
+        card.get_by_role("button", name="FLAC").click()
+    name = dl.value.suggested_filename
+    assert re.fullmatch(r"pluie-d-été-sur-le-toit_s\d+_1\.flac", name), name
+    page.close()
+
+
+def test_delete_can_be_undone_and_new_seed_is_only_for_sounds(browser: Any, server: LiveServer,
+                                                             loose: LiveServer) -> None:
+    c = server.client()
+    job = c.post(G, json={"prompt": "undo me", "duration": 0.05}).json()
+    assert wait_final(c, job["id"])["state"] == "succeeded"
+    page = open_page(browser, server)
+    card = page.locator(f"article.job[data-job='{job['id']}']")
+    assert card.get_by_role("button", name="New seed").is_visible()
+    card.get_by_role("button", name="Delete").click()
+    assert card.is_hidden()
+    page.locator(".toast", has_text="undo me").get_by_role("button", name="Undo").click()
+    assert card.is_visible() and c.get(f"{G}/{job['id']}").status_code == 200
+    card.get_by_role("button", name="Delete").click()
+    page.locator(".toast", has_text="undo me").wait_for(state="detached", timeout=15_000)
+    deadline = time.monotonic() + 10
+    while c.get(f"{G}/{job['id']}").status_code != 404 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert c.get(f"{G}/{job['id']}").status_code == 404
+    page.reload()
+    page.wait_for_selector("#examples .chip")
+    assert page.locator(f"article.job[data-job='{job['id']}']").count() == 0
+    page.close()
+
+    lc = loose.client()
+    failed = wait_final(lc, lc.post(G, json={"prompt": "a" * 1500, "duration": 0.05}).json()["id"])
+    assert failed["state"] == "failed"
+    page = open_page(browser, loose)
+    card = page.locator(f"article.job[data-job='{failed['id']}']")
+    card.wait_for()
+    assert card.get_by_role("button", name="New seed").count() == 0
+    assert card.get_by_role("button", name="Reuse settings").is_visible()
     page.close()

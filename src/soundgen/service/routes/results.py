@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import unicodedata
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
@@ -32,9 +34,20 @@ def _result_job(session: SessionDep, job_id: str, owner: str, index: int) -> Job
 
 
 def download_name(job: Job, index: int, fmt: str) -> str:
-    """A readable file name: prompt words, seed and index (``rain-on-a-roof_s42_1.mp3``)."""
-    slug = "-".join(re.findall(r"[a-z0-9]+", job.prompt.lower()))[:48].strip("-") or "sound"
+    """A readable file name: prompt words in any script, seed and index (``rain-on-a-roof_s42_1.mp3``,
+    ``pluie-sur-le-toit_s7_1.wav``, ``雨の音_s7_1.wav``)."""
+    words = re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", job.prompt).lower())
+    slug = "-".join(words)[:48].strip("-") or "sound"
     return f"{slug}_s{job.seed}_{index + 1}.{_EXT.get(fmt, fmt)}"
+
+
+def content_disposition(filename: str) -> str:
+    """An attachment header for ``filename``: UTF-8 (RFC 6266 ``filename*``) with an ASCII ``filename`` for old
+    clients (accents dropped, ``sound`` for a name with no Latin letters left)."""
+    plain = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    plain = re.sub(r"-*_-*", "_", re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._-]+", "", plain)))
+    plain = plain if not plain.startswith(("_", ".", "-")) else "sound" + plain
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _missing(job_id: str, index: int) -> HTTPException:
@@ -58,13 +71,11 @@ def _encoded(storage: Storage, job_id: str, index: int, fmt: str) -> str:
 
 def _send(storage: Storage, key: str, media_type: str, filename: str | None) -> Response:
     path = storage.local_path(key)
-    disposition = "attachment" if filename else "inline"
-    if path is not None:
-        return FileResponse(path, media_type=media_type, filename=filename, content_disposition_type=disposition,
-                            headers={"Cache-Control": "private, max-age=86400"})
     headers = {"Cache-Control": "private, max-age=86400"}
     if filename:
-        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        headers["Content-Disposition"] = content_disposition(filename)
+    if path is not None:
+        return FileResponse(path, media_type=media_type, headers=headers)
     return Response(storage.get(key), media_type=media_type, headers=headers)
 
 

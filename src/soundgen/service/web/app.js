@@ -21,12 +21,16 @@ function h(tag, attrs = {}, ...children) {
 
 // ---- HTTP with the API key when the server wants one ----
 class ApiError extends Error { constructor(status, message) { super(message); this.status = status; } }
+// What the browser's bare "Failed to fetch" means here (status 0: no answer at all).
+const UNREACHABLE = "The server did not answer: it may be stopped or restarting, or this device is offline.";
 
 async function api(path, options = {}) {
   const headers = Object.assign({}, options.headers || {});
   if (state.key) headers["Authorization"] = "Bearer " + state.key;
   if (options.json !== undefined) { headers["Content-Type"] = "application/json"; options.body = JSON.stringify(options.json); }
-  const res = await fetch(path, Object.assign({}, options, { headers }));
+  let res;
+  try { res = await fetch(path, Object.assign({}, options, { headers })); }
+  catch { throw new ApiError(0, UNREACHABLE); }
   if (res.status === 401) { askKey("Your key was not accepted: " + (await errorText(res))); throw new ApiError(401, "API key needed"); }
   if (!res.ok) throw new ApiError(res.status, await errorText(res));
   return res.status === 204 ? null : res;
@@ -49,8 +53,9 @@ async function mediaUrl(url) {
 async function download(url) {
   const res = await api(url + "?download=1");
   const disposition = res.headers.get("Content-Disposition") || "";
-  const match = /filename="?([^";]+)"?/.exec(disposition);
-  const a = h("a", { href: URL.createObjectURL(await res.blob()), download: match ? match[1] : "sound" });
+  const utf8 = /filename\*=UTF-8''([^;]+)/i.exec(disposition), plain = /filename="?([^";]+)"?/.exec(disposition);
+  const name = utf8 ? decodeURIComponent(utf8[1]) : plain ? plain[1] : "sound";
+  const a = h("a", { href: URL.createObjectURL(await res.blob()), download: name });
   document.body.append(a); a.click(); a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
@@ -155,15 +160,37 @@ async function submit(ev) {
   $("form-error").hidden = true;
   if (!body.prompt) { showFormError("Describe the sound first, e.g. “rain on a tin roof”."); return; }
   if (promptCount.problem) { showFormError(promptCount.problem); return; }
+  await send(body, newKey());
+}
+
+// One idempotency key per submission, kept by its retries: a retry after a lost answer gets the same job back.
+function newKey() { return crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2); }
+
+async function send(body, key) {
   $("submit").disabled = true;
   try {
-    const job = await (await api(API + "/generations", { method: "POST", json: body })).json();
+    const job = await (await api(API + "/generations", { method: "POST", json: body, headers: { "Idempotency-Key": key } })).json();
     upsertJob(job, true);
-  } catch (e) { if (e.status !== 401) showFormError(e.message); }
+  } catch (e) { if (e.status !== 401) showFormError(e.message, e.status === 0 ? () => send(body, key) : null); }
   finally { $("submit").disabled = false; }
 }
 
-function showFormError(message) { $("form-error").textContent = message; $("form-error").hidden = false; }
+function showFormError(message, retry = null) {
+  const el = $("form-error");
+  el.replaceChildren(message);
+  if (retry) el.append(" ", h("button", { class: "ghost small", type: "button", onclick: () => { el.hidden = true; retry(); } }, "Retry"));
+  el.hidden = false;
+}
+
+// ---- notices at the bottom of the screen (errors of card actions, undo of a delete) ----
+function toast(message, action = null, ms = 6000) {
+  const el = h("div", { class: "toast" }, h("span", {}, message),
+    action ? h("button", { class: "ghost small", type: "button", onclick: () => { el.remove(); action.run(); } }, action.label) : null,
+    h("button", { class: "ghost small", type: "button", "aria-label": "dismiss", onclick: () => el.remove() }, "×"));
+  $("toasts").append(el);
+  setTimeout(() => el.remove(), ms);
+  return el;
+}
 
 // ---- job cards ----
 const STATE_LABEL = { queued: "Queued", running: "Generating", succeeded: "Done", failed: "Failed", cancelled: "Cancelled" };
@@ -190,6 +217,7 @@ function upsertJob(job, isNew = false) {
   let card = document.querySelector(`[data-job="${job.id}"]`);
   if (card && prev && prev.state === job.state && job.state === "running") { updateProgress(card, job); return; }
   const fresh = renderJob(job);
+  if (pendingDeletes.has(job.id)) fresh.hidden = true;
   if (card) card.replaceWith(fresh);
   else if (isNew) $("jobs").prepend(fresh);
   else $("jobs").append(fresh);
@@ -229,20 +257,48 @@ function renderResult(job, r) {
   mediaUrl(r.audio_url).then((u) => { audio.src = u; }).catch(() => {});
   const buttons = Object.entries(r.downloads).map(([fmt, url]) =>
     h("button", { class: "ghost small", type: "button", title: `download as ${fmt.toUpperCase()}`,
-      onclick: () => download(url).catch((e) => alert(e.message)) }, fmt === "opus" ? "Opus" : fmt.toUpperCase()));
+      onclick: () => download(url).catch((e) => toast("Could not download: " + e.message)) }, fmt === "opus" ? "Opus" : fmt.toUpperCase()));
   return h("div", { class: "result" }, img, audio, h("div", { class: "result-row" }, h("span", { class: "label" }, "Download"), buttons));
 }
 
 function renderActions(job) {
   const active = job.state === "queued" || job.state === "running";
   const act = (label, fn, cls = "ghost small") => h("button", { class: cls, type: "button",
-    onclick: (ev) => { ev.currentTarget.disabled = true; fn().catch((e) => alert(e.message)).finally(() => { ev.target.disabled = false; }); } }, label);
+    onclick: (ev) => { const b = ev.currentTarget; b.disabled = true; fn().catch((e) => { if (e.status !== 401) toast(e.message); }).finally(() => { b.disabled = false; }); } }, label);
+  const newSeed = act("New seed", () => api(`${API}/generations/${job.id}/variations`, { method: "POST" }).then((r) => r.json()).then((j) => upsertJob(j, true)));
+  newSeed.title = "the same prompt and settings again, with a new random seed";
   return h("div", { class: "job-actions" },
     active ? act("Cancel", () => api(`${API}/generations/${job.id}/cancel`, { method: "POST" }).then((r) => r.json()).then((j) => upsertJob(j))) : null,
-    !active ? act("Variations", () => api(`${API}/generations/${job.id}/variations`, { method: "POST" }).then((r) => r.json()).then((j) => upsertJob(j, true))) : null,
+    job.state === "succeeded" ? newSeed : null,
     act("Reuse settings", async () => fillForm(job)),
-    !active ? act("Delete", async () => { await api(`${API}/generations/${job.id}`, { method: "DELETE" }); removeJob(job.id); }, "ghost small danger") : null);
+    !active ? act("Delete", async () => deleteWithUndo(job), "ghost small danger") : null);
 }
+
+// Delete hides the card at once and deletes on the server only when the Undo notice has gone.
+const UNDO_MS = 6000;
+const pendingDeletes = new Map();
+
+function deleteWithUndo(job) {
+  const card = () => document.querySelector(`[data-job="${job.id}"]`);
+  if (card()) card().hidden = true;
+  const finish = async () => {
+    pendingDeletes.delete(job.id);
+    try { await api(`${API}/generations/${job.id}`, { method: "DELETE" }); removeJob(job.id); }
+    catch (e) { if (card()) card().hidden = false; if (e.status !== 404) toast("Could not delete: " + e.message); else removeJob(job.id); }
+  };
+  const timer = setTimeout(finish, UNDO_MS);
+  pendingDeletes.set(job.id, timer);
+  const title = job.prompt.length > 40 ? job.prompt.slice(0, 39) + "…" : job.prompt;
+  toast(`Deleted “${title}”.`, { label: "Undo", run: () => {
+    clearTimeout(timer); pendingDeletes.delete(job.id); if (card()) card().hidden = false;
+  } }, UNDO_MS);
+}
+
+// Leaving the page within the undo time still deletes (keepalive requests outlive the page).
+window.addEventListener("pagehide", () => {
+  const headers = state.key ? { Authorization: "Bearer " + state.key } : {};
+  for (const id of pendingDeletes.keys()) fetch(`${API}/generations/${id}`, { method: "DELETE", keepalive: true, headers });
+});
 
 function removeJob(id) {
   state.jobs.delete(id);
@@ -264,7 +320,7 @@ async function loadPage(reset) {
     state.cursor = page.next_cursor;
     $("more").hidden = !page.next_cursor;
     $("empty").hidden = state.jobs.size > 0;
-  } catch (e) { if (e.status !== 401) showFormError("Could not load your sounds: " + e.message); }
+  } catch (e) { if (e.status !== 401) showFormError("Could not load your sounds. " + e.message, () => loadPage(reset)); }
 }
 function reloadJobs() { return loadPage(true); }
 
@@ -319,7 +375,7 @@ function setupTheme() {
 // ---- start ----
 async function start() {
   setupTheme(); setupKeyDialog(); bindOutputs(); bindSeed();
-  const info = await (await fetch(API + "/info")).json();
+  const info = await (await api(API + "/info")).json();
   state.info = info;
   $("model-badge").textContent = "model: " + info.model;
   if (info.warning) { $("warning").textContent = "⚠ " + info.warning; $("warning").hidden = false; }
@@ -339,4 +395,4 @@ async function start() {
   connect(false);
 }
 
-start().catch((e) => showFormError("The page could not start: " + e.message));
+start().catch((e) => showFormError("The page could not start. " + e.message, () => location.reload()));
