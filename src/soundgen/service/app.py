@@ -28,7 +28,8 @@ from soundgen.service.events import EventBus
 from soundgen.service.genproc import ModelSpec, ProcessGenerator, load_model
 from soundgen.service.metrics import Metrics
 from soundgen.service.settings import ServiceSettings
-from soundgen.service.storage import Storage, open_storage
+from soundgen.service.storage import Storage
+from soundgen.service.storage_url import open_storage
 from soundgen.service.worker import Generator, Worker
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class Service:
     def __init__(self, settings: ServiceSettings, load_generator: Callable[[], Generator] | None = None) -> None:
         self.settings = settings
         self.db = Database(settings.db_url)
-        self.storage: Storage = open_storage(settings.storage_root)
+        self.storage: Storage = open_storage(settings.storage_root, settings.storage_presign_seconds)
         self.bus = EventBus()
         self.metrics = Metrics()
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)

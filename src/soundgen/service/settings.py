@@ -2,7 +2,8 @@
 
 Everything has a default that runs on one machine with nothing else installed: SQLite under the data
 directory, local file storage beside it, one in-process worker. The URLs are the seams where other engines plug
-in without changing the API: ``database_url`` (``postgresql+psycopg://...``) and ``storage_url``.
+in without changing the API: ``database_url`` (``postgresql+psycopg://...``) and ``storage_url``
+(``s3://bucket/prefix``, with boto3's usual ``AWS_*`` variables for the endpoint, region and credentials).
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ class ServiceSettings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None  # default: sqlite:///<data_dir>/soundgen.db; or postgresql+psycopg://...
-    storage_url: str | None = None  # default: file://<data_dir>/storage
+    storage_url: str | None = None  # default: file://<data_dir>/storage; or s3://bucket/prefix
+    # S3 only: above 0, downloads answer 307 to a presigned URL valid this many seconds (the client then needs a
+    # route to the bucket); 0 streams them through the server.
+    storage_presign_seconds: int = Field(default=0, ge=0, le=7 * 24 * 3600)
     host: str = "127.0.0.1"
     port: int = 8000
     model_dir: Path | None = None

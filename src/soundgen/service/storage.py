@@ -1,20 +1,22 @@
 """Where results live: a small key/value interface, the local filesystem first.
 
 Keys are made by the server (``jobs/<job id>/<index>.<ext>``), never taken from user input, and are checked
-against a strict pattern so that no key can climb out of the storage root. An S3 implementation only has to
-provide the same five methods.
+against a strict pattern so that no key can climb out of the storage root. ``s3storage.S3Storage`` provides the
+same methods on a bucket; ``storage_url.open_storage`` picks one from ``SOUNDGEN_STORAGE_URL``.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlparse
 
-from soundgen.errors import ConfigError
 from soundgen.utils import atomic_write
+
+CHUNK_BYTES = 1 << 16
 
 _KEY = re.compile(r"^[a-z]+(/[A-Za-z0-9_-]+)*(/[A-Za-z0-9_-]+\.[a-z0-9]{1,5})?$")
 
@@ -34,6 +36,14 @@ def check_key(key: str) -> str:
     if not _KEY.match(key) or ".." in key:
         raise ValueError(f"malformed storage key {key!r}")
     return key
+
+
+@dataclass
+class Blob:
+    """A stored value read in chunks: ``chunks`` yields its bytes in order, ``size`` is their total."""
+
+    chunks: Iterator[bytes]
+    size: int
 
 
 class Storage(Protocol):
@@ -57,6 +67,15 @@ class Storage(Protocol):
 
     def local_path(self, key: str) -> Path | None:
         """A filesystem path of ``key`` when the storage is local (lets the server stream it), else None."""
+        ...
+
+    def stream(self, key: str) -> Blob:
+        """The bytes of ``key`` in chunks; FileNotFoundError (before the first chunk) when absent."""
+        ...
+
+    def presigned_url(self, key: str, *, media_type: str, disposition: str) -> str | None:
+        """A URL where the client can fetch ``key`` itself (answered with ``media_type`` and the
+        ``Content-Disposition`` ``disposition``), or None when the server sends it."""
         ...
 
 
@@ -95,14 +114,19 @@ class LocalStorage:
         """The file path of ``key``."""
         return self._path(key)
 
+    def stream(self, key: str) -> Blob:
+        """The file of ``key`` in chunks (opened now, so a missing file fails here)."""
+        f = self._path(key).open("rb")
+        size = f.seek(0, 2)
+        f.seek(0)
 
-def open_storage(url: str) -> Storage:
-    """The storage behind ``url`` (``file:///path``; S3 is the next scheme to add).
+        def chunks() -> Iterator[bytes]:
+            with f:
+                while chunk := f.read(CHUNK_BYTES):
+                    yield chunk
 
-    Raises:
-        ConfigError: an unsupported scheme.
-    """
-    parsed = urlparse(url)
-    if parsed.scheme in ("", "file"):
-        return LocalStorage(parsed.path if parsed.scheme else url)
-    raise ConfigError(f"storage URL scheme {parsed.scheme!r} is not supported yet; use file:///a/directory")
+        return Blob(chunks(), size)
+
+    def presigned_url(self, key: str, *, media_type: str, disposition: str) -> str | None:
+        """None: the server sends local files itself."""
+        return None

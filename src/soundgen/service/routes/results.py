@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from soundgen.service import jobs
 from soundgen.service.deps import OwnerDep, ServiceDep, SessionDep
@@ -70,13 +70,18 @@ def _encoded(storage: Storage, job_id: str, index: int, fmt: str) -> str:
 
 
 def _send(storage: Storage, key: str, media_type: str, filename: str | None) -> Response:
+    """A local file as it is (ranges work); from S3, a redirect to a presigned URL or the object streamed."""
     path = storage.local_path(key)
     headers = {"Cache-Control": "private, max-age=86400"}
     if filename:
         headers["Content-Disposition"] = content_disposition(filename)
     if path is not None:
         return FileResponse(path, media_type=media_type, headers=headers)
-    return Response(storage.get(key), media_type=media_type, headers=headers)
+    url = storage.presigned_url(key, media_type=media_type, disposition=headers.get("Content-Disposition", "inline"))
+    if url is not None:  # the URL expires: the redirect must not be cached
+        return RedirectResponse(url, status_code=307, headers={"Cache-Control": "private, no-store"})
+    blob = storage.stream(key)
+    return StreamingResponse(blob.chunks, media_type=media_type, headers={**headers, "Content-Length": str(blob.size)})
 
 
 @router.get("/{job_id}/audio/{index}.{fmt}", response_class=Response,
