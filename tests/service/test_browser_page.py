@@ -177,3 +177,78 @@ def test_delete_can_be_undone_and_new_seed_is_only_for_sounds(browser: Any, serv
     assert card.get_by_role("button", name="New seed").count() == 0
     assert card.get_by_role("button", name="Reuse settings").is_visible()
     page.close()
+
+
+# WCAG contrast of an element's text against the background it is drawn on (alpha layers blended, colours read
+# back through a canvas so that any CSS colour syntax works).
+CONTRAST = """(targets) => {
+  const cv = document.createElement('canvas'); cv.width = cv.height = 1;
+  const cx = cv.getContext('2d', {willReadFrequently: true});
+  const rgba = (c) => { cx.clearRect(0, 0, 1, 1); cx.fillStyle = '#000'; cx.fillStyle = c; cx.fillRect(0, 0, 1, 1);
+    const d = cx.getImageData(0, 0, 1, 1).data; return [d[0], d[1], d[2], d[3] / 255]; };
+  const over = (t, u) => [0, 1, 2].map((i) => t[i] * t[3] + u[i] * (1 - t[3])).concat(1);
+  const bgOf = (el) => { const layers = [];
+    for (let e = el; e; e = e.parentElement) { const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; } }
+    let b = [255, 255, 255, 1]; for (const l of layers.reverse()) b = over(l, b); return b; };
+  const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  return targets.map(([sel, pseudo]) => { const el = document.querySelector(sel); if (!el) return [sel, null];
+    const bg = bgOf(el), fg = over(rgba(getComputedStyle(el, pseudo).color), bg);
+    const [a, b] = [lum(fg), lum(bg)].sort((p, q) => q - p);
+    return [sel + (pseudo || ''), Math.round((a + 0.05) / (b + 0.05) * 100) / 100]; });
+}"""
+TEXTS = [[".state.succeeded", None], [".state.failed", None], ["#prompt", "::placeholder"], [".foot a", None],
+         [".job-meta", None], ["#prompt-count", None], ["#prompt-hint", None], [".label", None],
+         [".state.running", None], [".pct", None], [".live span", None]]
+
+
+def axe_script() -> Path | None:
+    """axe-core's browser build: $SOUNDGEN_AXE_JS, ./node_modules or npm's global folder (npm install -g axe-core)."""
+    import os
+    import shutil
+    import subprocess
+
+    candidates = [os.environ.get("SOUNDGEN_AXE_JS", ""), "node_modules/axe-core/axe.min.js"]
+    if shutil.which("npm"):
+        root = subprocess.run(["npm", "root", "-g"], capture_output=True, text=True, timeout=30).stdout.strip()
+        candidates.append(f"{root}/axe-core/axe.min.js")
+    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+
+
+def test_accessibility_labels_contrast_and_axe(browser: Any, server: LiveServer, loose: LiveServer,
+                                               tmp_path: Path) -> None:
+    c = server.client()
+    wait_final(c, c.post(G, json={"prompt": "a finished one", "duration": 0.05}).json()["id"])
+    long = c.post(G, json={"prompt": "a long hum for the progress bar", "duration": 300.0}).json()
+    lc = loose.client()
+    wait_final(lc, lc.post(G, json={"prompt": "b" * 1500, "duration": 0.05}).json()["id"])
+    wait_final(lc, lc.post(G, json={"prompt": "a finished one", "duration": 0.05}).json()["id"])
+    axe = axe_script()
+    try:
+        for live in (server, loose):
+            for scheme in ("light", "dark"):
+                page = browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+                page.goto(live.base_url)
+                page.wait_for_selector("article.job[data-state=succeeded] img")
+                assert page.get_by_role("textbox", name="Describe a sound").evaluate("e => e.id") == "prompt"
+                assert "Enter" in page.inner_text("#prompt-hint")
+                if live is server:
+                    bar = page.locator(f"article.job[data-job='{long['id']}'] [role=progressbar]")
+                    bar.wait_for()
+                    assert bar.get_attribute("aria-label") == "progress of “a long hum for the progress bar”"
+                    assert bar.get_attribute("aria-valuetext")
+                low = [(name, r) for name, r in page.evaluate(CONTRAST, TEXTS) if r is not None and r < 4.5]
+                assert not low, (live is server, scheme, low)
+                if axe is not None:
+                    page.add_script_tag(path=str(axe))
+                    found = page.evaluate("async () => (await axe.run(document, {runOnly: {type: 'tag', values: "
+                                          "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations.map("
+                                          "(v) => [v.id, v.nodes.map((n) => n.target.join(' ')).slice(0, 3)])")
+                    assert not found, (scheme, found)
+                page.screenshot(path=str(shots_dir(tmp_path) / f"a11y-{scheme}.png"), full_page=True)
+                page.close()
+    finally:
+        c.post(f"{G}/{long['id']}/cancel")
+    if axe is None:
+        pytest.skip("contrast checked; axe-core not found (npm install -g axe-core, or set SOUNDGEN_AXE_JS)")

@@ -227,8 +227,10 @@ function upsertJob(job, isNew = false) {
 function updateProgress(card, job) {
   const bar = card.querySelector(".bar > div"), pct = card.querySelector(".pct");
   if (bar) bar.style.width = job.progress + "%";
+  const text = job.state === "queued" ? "waiting…" : `${Math.floor(job.progress)}%` + (job.total_steps ? ` · ${job.step}/${job.total_steps}` : "");
   if (bar) bar.parentElement.setAttribute("aria-valuenow", String(Math.round(job.progress)));
-  if (pct) pct.textContent = job.state === "queued" ? "waiting…" : `${Math.floor(job.progress)}%` + (job.total_steps ? ` · ${job.step}/${job.total_steps}` : "");
+  if (bar) bar.parentElement.setAttribute("aria-valuetext", job.state === "queued" ? "waiting in the queue" : text);
+  if (pct) pct.textContent = text;
 }
 
 function renderJob(job) {
@@ -240,7 +242,8 @@ function renderJob(job) {
       h("span", { class: `state ${job.state}` }, STATE_LABEL[job.state] || job.state)));
   if (job.state === "queued" || job.state === "running") {
     card.append(h("div", { class: "progress" },
-      h("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0" }, h("div")),
+      h("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0",
+        "aria-label": `progress of “${job.prompt}”` }, h("div")),
       h("span", { class: "pct" })));
     updateProgress(card, job);
   }
