@@ -9,7 +9,7 @@ APT_PACKAGES := ffmpeg libsndfile1 fluid-soundfont-gm chromium chromium-driver p
 STAMP_APT := $(VENV)/.stamp-apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 STAMP_PIP := $(VENV)/.stamp-pip-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 
-.PHONY: setup test lint typecheck pytest chain demo demo-train default-model default-model-chain bench clean-venv
+.PHONY: setup test lint typecheck pytest chain demo demo-train previous-model default-model default-model-chain bench clean-venv
 
 setup: $(STAMP_APT) $(STAMP_PIP)
 
@@ -80,15 +80,29 @@ demo-train: setup
 	$(MAKE) --no-print-directory chain
 	$(SG) serve --model $(CHAIN_DIR)/model $(SERVE_FLAGS)
 
-# The bundled default model: the chain at full size on the Debian game-data corpus, then its evaluations, the
-# generation benchmark and the release into models/default with its MODEL_CARD.md. Every step resumes or skips what
-# is done (hours on a CPU; run it again after an interruption). The step counts are those of the shipped model.
+# The bundled default model: corpus v2 (soundgen's own CC0 sound effects and phrases, public-domain scores; only
+# permissively licensed audio, so that what the model makes may be used commercially), the codec, the LM, their
+# evaluations, the generation benchmark and the release into models/default with its MODEL_CARD.md. Every step
+# resumes or skips what is done (hours on a CPU; run it again after an interruption).
+# Training accumulates over releases: the codec keeps the previous release's encoder and codes and retrains its
+# decoder, and the LM starts from the previous release's LM (--init). PREVIOUS_RELEASE is the commit whose
+# models/default this release started from; `make previous-model` checks it out into runs/, so that the chain
+# reproduces this release from the repository alone. The step counts are those of the shipped model.
 DEFAULT_DIR ?= runs/default
-CODEC_STEPS ?= 6000
-LM_STEPS ?= 5000
+PREVIOUS_RELEASE ?= bbb6934
+PREVIOUS_MODEL ?= runs/previous-model
+SFX_MINUTES ?= 15
+PHRASE_MINUTES ?= 30
+SCORE_HOURS ?= 0.3
+CODEC_STEPS ?= 250
+LM_STEPS ?= 1500
 RELEASE_DIR ?= models/default
 
-default-model: setup
+previous-model:
+	@test -f $(PREVIOUS_MODEL)/lm/config.json || { mkdir -p $(PREVIOUS_MODEL) && \
+	  git archive $(PREVIOUS_RELEASE) models/default | tar -x -C $(PREVIOUS_MODEL) --strip-components=2; }
+
+default-model: setup previous-model
 	$(MAKE) --no-print-directory default-model-chain
 	@$(MAKE) -sn --no-print-directory default-model-chain > $(DEFAULT_DIR)/commands.txt
 	$(SG) model release $(DEFAULT_DIR)/model --out $(RELEASE_DIR) --force --corpus $(DEFAULT_DIR)/corpus \
@@ -98,23 +112,26 @@ default-model: setup
 	  --limits configs/release/default_limits.txt $(RELEASE_FLAGS)
 
 default-model-chain:
-	$(SG) data recipe default --out $(DEFAULT_DIR)/corpus
-	$(SG) codec train --config configs/codec/default.yaml --data $(DEFAULT_DIR)/corpus --out $(DEFAULT_DIR)/codec-run \
-	  --steps $(CODEC_STEPS)
+	$(SG) data recipe default --out $(DEFAULT_DIR)/corpus --licences permissive --sfx-minutes $(SFX_MINUTES) \
+	  --phrase-minutes $(PHRASE_MINUTES) --music-hours $(SCORE_HOURS)
+	$(SG) codec train --config configs/codec/decoder_finetune.yaml --init $(PREVIOUS_MODEL)/codec \
+	  --data $(DEFAULT_DIR)/corpus --out $(DEFAULT_DIR)/codec-run --steps $(CODEC_STEPS)
 	$(SG) codec export $(DEFAULT_DIR)/codec-run --out $(DEFAULT_DIR)/codec --fp16 --model-id soundgen-default
 	$(SG) data tokenize $(DEFAULT_DIR)/corpus --codec $(DEFAULT_DIR)/codec --out $(DEFAULT_DIR)/tokens --n-codebooks 4
 	$(SG) lm train --config configs/lm/default.yaml --tokens $(DEFAULT_DIR)/tokens --codec $(DEFAULT_DIR)/codec \
-	  --out $(DEFAULT_DIR)/lm-run --steps $(LM_STEPS)
+	  --init $(PREVIOUS_MODEL) --out $(DEFAULT_DIR)/lm-run --steps $(LM_STEPS)
 	$(SG) lm export $(DEFAULT_DIR)/lm-run --codec $(DEFAULT_DIR)/codec --out $(DEFAULT_DIR)/model --fp16 --force
 	test -f $(DEFAULT_DIR)/classifier/report.json || \
-	  $(SG) eval train-classifier --data $(DEFAULT_DIR)/corpus --out $(DEFAULT_DIR)/classifier --epochs 10 \
+	  $(SG) eval train-classifier --data $(DEFAULT_DIR)/corpus --out $(DEFAULT_DIR)/classifier --epochs 8 \
 	  --codec $(DEFAULT_DIR)/codec
 	$(SG) eval prompts --data $(DEFAULT_DIR)/corpus --classifier $(DEFAULT_DIR)/classifier \
 	  --out $(DEFAULT_DIR)/eval_prompts.jsonl
-	$(SG) eval codec --model $(DEFAULT_DIR)/codec --data $(DEFAULT_DIR)/corpus --bitrates 1.5,3,6,12 --max-clips 12 \
+	$(SG) eval codec --model $(DEFAULT_DIR)/codec --data $(DEFAULT_DIR)/corpus --bitrates 1.5,2,3,6,12 --max-clips 12 \
 	  --max-seconds 4 --out $(DEFAULT_DIR)/eval-codec
-	$(SG) eval generation --model $(DEFAULT_DIR)/model --prompts $(DEFAULT_DIR)/eval_prompts.jsonl \
+	$(SG) eval generation --model $(DEFAULT_DIR)/model --prompts configs/eval/plain_prompts.txt --count 2 \
 	  --data $(DEFAULT_DIR)/corpus --classifier $(DEFAULT_DIR)/classifier --out $(DEFAULT_DIR)/eval-generation
+	$(SG) eval generation --model $(DEFAULT_DIR)/model --prompts $(DEFAULT_DIR)/eval_prompts.jsonl --count 2 \
+	  --data $(DEFAULT_DIR)/corpus --classifier $(DEFAULT_DIR)/classifier --out $(DEFAULT_DIR)/eval-generation-captions
 	$(BIN)/python benchmarks/generation_speed.py --model $(DEFAULT_DIR)/model --dtypes float32,int8 --repeat 2 \
 	  --peer-duration 2 --out $(DEFAULT_DIR)/generation_speed.json
 

@@ -22,6 +22,7 @@ from soundgen.model_files import read_example_prompts
 from soundgen.utils import sha256_file, swap_into_place
 
 CARD = "MODEL_CARD.md"
+SHEET = "contact_sheet.png"  # the generation report's spectrograms of every generated clip
 MAX_BYTES_DEFAULT = 60 * 1024 * 1024
 _HASH_ROW = re.compile(r"^\| `([^`]+)` \| (\d+) \| `([0-9a-f]{64})` \|$")
 
@@ -145,6 +146,9 @@ def release_model(inputs: ReleaseInputs, out_dir: str | Path, *, force: bool = F
                 shutil.copytree(item, tmp / item.name, ignore=shutil.ignore_patterns(".*"))
             else:
                 shutil.copy2(item, tmp / item.name)
+        sheet = inputs.generation_eval / SHEET if inputs.generation_eval is not None else None
+        if sheet is not None and sheet.is_file():  # what the model made, to look at beside the numbers
+            shutil.copy2(sheet, tmp / SHEET)
         total = sum(path.stat().st_size for path in _model_files(tmp))  # hashing waits for the card
         if total > max_bytes:
             raise ReleaseError(
@@ -167,13 +171,15 @@ def _read_json(path: Path) -> Any:
 
 
 def _section(markdown: str, heading: str) -> str:
-    """The body of the ``## heading`` section of a Markdown text ('' when absent)."""
+    """The body of the ``## heading`` section of a Markdown text ('' when absent); a heading may go on in
+    parentheses ("Hours per licence class (clips kept: ...)")."""
     lines = markdown.splitlines()
     out: list[str] = []
     inside = False
     for line in lines:
         if line.startswith("## "):
-            inside = line[3:].strip().lower() == heading.lower()
+            title = line[3:].strip().lower()
+            inside = title == heading.lower() or title.startswith(heading.lower() + " (")
             continue
         if inside:
             out.append(line)
@@ -290,25 +296,25 @@ def model_card(inputs: ReleaseInputs, model_dir: Path) -> str:
         lines += ["", "Made with these commands (each resumes where it stopped):", "", "```", *inputs.commands, "```"]
     lines += ["", "## Training data", ""]
     recipe = inputs.corpus_dir / "recipe_report.md" if inputs.corpus_dir else None
+    classes: dict[str, float] = {}
     if recipe is not None and recipe.is_file():
         report = recipe.read_text(encoding="utf-8")
+        summary = _read_json(recipe.with_suffix(".json")) if recipe.with_suffix(".json").is_file() else {}
+        classes = summary.get("hours_by_licence", {}) if isinstance(summary, dict) else {}
         head = [ln for ln in report.splitlines()[1:] if ln.startswith("- ")][:3]
-        lines += [*head, "", "### Hours per category", "", _section(report, "Hours per category"), "",
-                  "### Sources and licences", "", _section(report, "Packages"), "",
-                  "### Attributions", "", _section(report, "Attributions"), ""]
+        lines += [*head, "", "### Hours per category", "", _section(report, "Hours per category"), ""]
+        for heading in ("Hours per licence class", "Hours per source"):
+            body = _section(report, heading)
+            if body.strip():
+                lines += [f"### {heading}", "", body, ""]
+        packages = _section(report, "Packages")
+        listed = [ln for ln in packages.splitlines() if ln.startswith("|") and not ln.startswith("|---")][1:]
+        if any("| no |" not in ln for ln in listed):  # only when a package was used
+            lines += ["### Packages and their licences", "", packages, ""]
+        lines += ["### Attributions", "", _section(report, "Attributions") or "None needed.", ""]
     else:
         lines += ["Not recorded (no corpus recipe report was given).", ""]
-    lines += [
-        "### What the licences mean for you",
-        "",
-        "The training audio carries the licences above (GPL and Creative Commons share-alike among them). Whether "
-        "the weights, or sounds generated with them, are derivative works of that audio is legally unsettled; "
-        "soundgen makes no determination. If you need certainty for commercial use, train your own model on "
-        "audio you own with the same commands.",
-        "",
-        "## Evaluation",
-        "",
-    ]
+    lines += ["### What the licences mean for you", "", _licence_meaning(classes), "", "## Evaluation", ""]
     lines += _eval_lines(inputs)
     if inputs.benchmarks:
         lines += ["## Speed", ""]
@@ -317,7 +323,7 @@ def model_card(inputs: ReleaseInputs, model_dir: Path) -> str:
     lines += ["## Known limits", ""]
     lines += [f"- {limit}" for limit in inputs.limits] or ["- Not recorded."]
     if prompts:
-        lines += ["", "## Example prompts (from the training captions)", ""]
+        lines += ["", "## Example prompts", ""]
         lines += [f"- {p}" for p in prompts]
     lines += [
         "",
@@ -330,6 +336,23 @@ def model_card(inputs: ReleaseInputs, model_dir: Path) -> str:
     ]
     lines += [f"| `{rel}` | {size} | `{digest}` |" for rel, size, digest in rows]
     return "\n".join(lines) + "\n"
+
+
+def _licence_meaning(classes: dict[str, float]) -> str:
+    """What the training audio's licence classes (``soundgen.data.licences``) mean for a user of the model."""
+    if classes and set(classes) == {"permissive"}:
+        return (
+            "Every clip the model trained on is permissively licensed: soundgen's own procedural sounds and phrases "
+            "(CC0), public-domain scores rendered through the FluidR3_GM SoundFont (MIT), and nothing share-alike "
+            "or non-commercial. You may use the sounds it generates in commercial work; the attributions above are "
+            "all that the licences ask for, and only where a CC-BY or MIT part is named."
+        )
+    return (
+        "The training audio carries the licences above (GPL and Creative Commons share-alike among them). Whether "
+        "the weights, or sounds generated with them, are derivative works of that audio is legally unsettled; "
+        "soundgen makes no determination. If you need certainty for commercial use, train on permissive audio only "
+        "(`soundgen data recipe default --licences permissive`) or on audio you own, with the same commands."
+    )
 
 
 def _eval_lines(inputs: ReleaseInputs) -> list[str]:
@@ -359,6 +382,7 @@ def _eval_lines(inputs: ReleaseInputs) -> list[str]:
         lines += [f"### {title}", ""]
         if path is not None and (path / name).is_file():
             body = (path / name).read_text(encoding="utf-8").strip()
+            body = body.replace("](contact_sheet.png)", f"]({SHEET})")  # copied beside the card
             lines += [_demote(re.sub(r"^# .*\n", "", body, count=1)), ""]
         else:
             lines += ["Not run for this release.", ""]

@@ -58,6 +58,7 @@ def test_release_writes_a_card_whose_hashes_verify(exported: tuple[Path, Path], 
                      "round trips through codec soundgen-default (0123456789ab), and scores 70.0%"):
         assert expected in card, expected
     assert "Codec against Opus" in card and "Not run for this release." in card  # no codec eval given
+    assert "GPL and Creative Commons share-alike" in card  # licence classes not reported: no promise made
     files = verify_model(out)
     assert files == sorted(card_hashes(card)) and "lm/model.safetensors" in files
     assert main(["model", "verify", str(out)]) == 0
@@ -76,6 +77,33 @@ def test_release_writes_a_card_whose_hashes_verify(exported: tuple[Path, Path], 
     (out / "extra.bin").write_bytes(b"x")
     with pytest.raises(VerifyError, match="missing: prompts.json.*not in the card: extra.bin"):
         verify_model(out)
+
+
+def test_a_permissive_corpus_is_said_so_and_the_contact_sheet_ships(exported: Any, tmp_path: Path) -> None:
+    model, _ = exported
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "recipe_report.md").write_text(
+        "# Report\n\n- sound effects: 1 h\n\n## Hours per licence class (clips kept: --licences permissive)\n\n"
+        "| class | hours |\n|---|---:|\n| permissive | 1.000 |\n\n## Hours per source\n\n"
+        "| source | hours |\n|---|---:|\n"
+        "| soundgen-sfx | 1.000 |\n\n## Hours per category\n\n| category | clips | hours |\n|---|---:|---:|\n"
+        "| tone | 3 | 0.5 |\n\n## Packages\n\n| package | installed |\n|---|---|\n| tones-data | no |\n\n"
+        "## Attributions\n\n"
+    )
+    (corpus / "recipe_report.json").write_text('{"hours_by_licence": {"permissive": 1.0}}')
+    evals = tmp_path / "gen"
+    evals.mkdir()
+    (evals / "report.md").write_text("# Generation evaluation\n\n![every generated clip](contact_sheet.png)\n")
+    (evals / "contact_sheet.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    out = release_model(ReleaseInputs(model, corpus_dir=corpus, generation_eval=evals), tmp_path / "rel")
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "You may use the sounds it generates in commercial work" in card
+    assert "### Hours per licence class" in card and "| soundgen-sfx | 1.000 |" in card
+    assert "tones-data" not in card  # a package that gave nothing is not listed
+    assert "](contact_sheet.png)" in card and (out / "contact_sheet.png").is_file()
+    assert "contact_sheet.png" in verify_model(out)  # it is one of the checked files
+
 
 
 def test_release_refuses_an_oversized_or_incomplete_model(exported: tuple[Path, Path], tmp_path: Path) -> None:
