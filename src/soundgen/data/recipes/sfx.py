@@ -287,6 +287,17 @@ def _beep(sr: int, f: float, dur: float, shape: str = "sine") -> Array:
     return dsp.osc(sr, f, n, shape) * dsp.adsr(sr, n, 0.003, dur * 0.3, 0.6, min(0.03, dur * 0.4))
 
 
+def _chirp(sr: int, n: int, f0: float, f1: float, shape: str, attack: float, release: float) -> Array:
+    """``n`` samples of an oscillator gliding exponentially from ``f0`` to ``f1`` Hz, enveloped."""
+    return dsp.osc(sr, np.geomspace(f0, f1, n), n, shape) * dsp.adsr(sr, n, attack, 0.05, 0.7, release)
+
+
+def _interface(x: Array, sr: int, category: str, nouns: list[str], tags: list[str]) -> Effect:
+    """A dry game-interface sound: 50 ms of silence after it, peak at 0.8."""
+    x = np.concatenate([x, np.zeros(dsp.seconds(sr, 0.05), dtype=np.float32)])
+    return Effect(dsp.normalise(x) * 0.8, category, nouns, [], tags, roomy=False)
+
+
 def ui(rng: np.random.Generator, sr: int) -> Effect:
     kind = _pick(rng, ("click", "confirm", "error", "blip", "notification"))
     shape = _pick(rng, ("sine", "square", "triangle"))
@@ -310,8 +321,7 @@ def ui(rng: np.random.Generator, sr: int) -> Effect:
         x = np.concatenate([_beep(sr, base * r, 0.11, "sine") for r in ratios])
         x = np.concatenate([x, np.zeros(dsp.seconds(sr, 0.2), dtype=np.float32)])
         nouns = ["a notification chime", "a message alert sound", "a pleasant notification", "an app notification"]
-    x = np.concatenate([x, np.zeros(dsp.seconds(sr, 0.05), dtype=np.float32)])
-    return Effect(dsp.normalise(x) * 0.8, "ui", nouns, [], ["ui", kind, "interface"], roomy=False)
+    return _interface(x, sr, "ui", nouns, ["ui", kind, "interface"])
 
 
 def pickup(rng: np.random.Generator, sr: int) -> Effect:
@@ -331,11 +341,9 @@ def pickup(rng: np.random.Generator, sr: int) -> Effect:
         nouns = ["a power-up sound", "a level-up jingle", "a rising power-up arpeggio", "an upgrade sound"]
     else:
         n = dsp.seconds(sr, rng.uniform(0.15, 0.3))
-        sweep = np.geomspace(rng.uniform(400, 700), rng.uniform(1500, 2500), n)
-        x = dsp.osc(sr, sweep, n, shape) * dsp.adsr(sr, n, 0.005, 0.05, 0.7, 0.05)
+        x = _chirp(sr, n, rng.uniform(400, 700), rng.uniform(1500, 2500), shape, 0.005, 0.05)
         nouns = ["an item pickup", "picking up an item", "a pickup sound", "a collect sound"]
-    x = np.concatenate([x, np.zeros(dsp.seconds(sr, 0.05), dtype=np.float32)])
-    return Effect(dsp.normalise(x) * 0.8, "pickup", nouns, [], ["pickup", kind, "game"], roomy=False)
+    return _interface(x, sr, "pickup", nouns, ["pickup", kind, "game"])
 
 
 def jump(rng: np.random.Generator, sr: int) -> Effect:
@@ -344,15 +352,13 @@ def jump(rng: np.random.Generator, sr: int) -> Effect:
     n = dsp.seconds(sr, dur)
     t = dsp.time_axis(sr, n)
     if kind == "retro":
-        f = np.geomspace(rng.uniform(150, 300), rng.uniform(600, 1200), n)
-        x = dsp.osc(sr, f, n, "square") * dsp.adsr(sr, n, 0.003, 0.05, 0.7, 0.04)
+        x = _chirp(sr, n, rng.uniform(150, 300), rng.uniform(600, 1200), "square", 0.003, 0.04)
         nouns = ["a jump sound", "a retro game jump", "an 8-bit jump", "a platformer jump sound"]
     else:
         f = rng.uniform(200, 400) * (1 + 0.3 * np.sin(2 * np.pi * 18 * t)) * np.geomspace(1, 2.5, n)
         x = dsp.osc(sr, f, n, "sine") * dsp.decay(sr, n, dur * 0.6)
         nouns = ["a springy boing", "a cartoon jump", "a bouncy boing sound", "a spring bounce"]
-    x = np.concatenate([x, np.zeros(dsp.seconds(sr, 0.05), dtype=np.float32)])
-    return Effect(dsp.normalise(x) * 0.8, "jump", nouns, [], ["jump", kind, "game"], roomy=False)
+    return _interface(x, sr, "jump", nouns, ["jump", kind, "game"])
 
 
 # ----------------------------------------------------------------------------------------------- machines
