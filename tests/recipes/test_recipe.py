@@ -101,7 +101,7 @@ def test_package_run_extracts_labels_and_reports(tmp_path: Path) -> None:
     doc, files = fake_packages(tmp_path)
     out = tmp_path / "corpus"
     cfg = RecipeConfig(out=out, workers=1, doc_root=doc, soundfont=tmp_path / "no.sf2",
-                       packages=("ufoai-sound", "freedoom", "naev-data"))
+                       packages=("ufoai-sound", "freedoom", "naev-data"), sfx_minutes=0, phrase_minutes=0)
     result = run_recipe(cfg, is_installed=None, list_files=lambda name: files.get(name, []))
     assert result.apt_command == "sudo apt-get install -y naev-data fluid-soundfont-gm"
     clips = all_clips(out)
@@ -120,6 +120,36 @@ def test_package_run_extracts_labels_and_reports(tmp_path: Path) -> None:
                list_files=lambda name: files.get(name, []))
     assert len(all_clips(out)) == 2
     assert len([p for p in (out / "staging").rglob("*") if p.suffix in (".ogg", ".wav")]) == 2
+
+
+def test_licences_select_clips_and_the_report_counts_them(tmp_path: Path) -> None:
+    doc, files = fake_packages(tmp_path)
+    out = tmp_path / "corpus"
+    cfg = RecipeConfig(out=out, workers=1, doc_root=doc, soundfont=tmp_path / "no.sf2", licences="permissive",
+                       packages=("ufoai-sound", "freedoom"), sfx_minutes=0.02, phrase_minutes=0)
+    run_recipe(cfg, is_installed=None, list_files=lambda name: files.get(name, []))
+    clips = all_clips(out)
+    assert {c.source for c in clips} == {"freedoom", "soundgen-sfx"}  # the GPL package is left out
+    assert all(c.licence.startswith(("BSD", "CC0")) for c in clips)
+    report = json.loads((out / "recipe_report.json").read_text())
+    assert set(report["hours_by_licence"]) == {"permissive"} and report["licence_filter"] == "permissive"
+    assert set(report["hours_by_source"]) == {"freedoom", "soundgen-sfx"}
+    md = (out / "recipe_report.md").read_text()
+    assert "## Hours per licence class" in md and "soundgen-sfx" in md
+    sfx = [c for c in clips if c.source == "soundgen-sfx"]
+    assert len({c.category for c in sfx}) >= 20 and all(c.captions for c in sfx)  # several captions per clip
+
+
+def test_the_synth_recipe_builds_a_captioned_cc0_corpus(tmp_path: Path) -> None:
+    from soundgen.cli.main import main
+
+    out = tmp_path / "synth"
+    assert main(["data", "recipe", "synth", "--out", str(out), "--sfx-minutes", "0.02", "--workers", "1"]) == 0
+    clips = all_clips(out)
+    assert clips and {c.licence for c in clips} == {"CC0-1.0 (soundgen's own procedural synthesis)"}
+    assert {"explosion", "footsteps", "impact/metal", "ui"} <= {c.category for c in clips}
+    assert all(c.caption and c.captions and c.caption not in c.captions for c in clips)
+    assert main(["data", "recipe", "synth", "--out", str(out), "--sfx-minutes", "-1"]) == 2  # a one-line error
 
 
 def test_a_quick_build_never_replaces_a_full_corpus(tmp_path: Path) -> None:
