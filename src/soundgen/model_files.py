@@ -21,9 +21,9 @@ BUNDLED_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "default"
 EXAMPLE_PROMPTS_FILE = "prompts.json"
 # Suggested where a model directory has no prompts.json (the service's page) and sampled in LM training logs.
 EXAMPLE_PROMPTS = [
-    "rain on a tin roof", "a dog barking in the distance", "footsteps on gravel", "a wooden door creaking open",
-    "thunder rumbling far away", "an explosion with falling debris", "birds singing at dawn",
-    "a short piano melody",
+    "heavy rain", "a huge explosion", "footsteps on gravel", "a wooden door creaking open",
+    "thunder rumbling far away", "sci-fi laser blaster", "birds singing in the morning",
+    "a calm piano melody",
 ]
 
 Part = Literal["codec", "lm"]
