@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from soundgen.data.recipes.render import PERCUSSION_CHANNEL, _synth
+from soundgen.data.recipes.render import PERCUSSION_CHANNEL
+from soundgen.errors import MissingDependencyError
 
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)
@@ -146,10 +147,36 @@ def _play(synth: object, events: list[tuple[float, int, int, int]], total: float
     return stereo.mean(axis=1).astype(np.float32)
 
 
+_SYNTHS: dict[tuple[str, int], object] = {}
+
+
+def _synth(soundfont: Path, sample_rate: int) -> object:
+    """This module's own tinysoundfont Synth (one per process and SoundFont): MIDI files rendered by
+    :mod:`.render` set controllers a phrase must not inherit."""
+    try:
+        import tinysoundfont
+    except ImportError as e:
+        raise MissingDependencyError("rendering phrases needs tinysoundfont (pip install --no-deps tinysoundfont)") from e
+    key = (str(soundfont), sample_rate)
+    if key not in _SYNTHS:
+        if not soundfont.is_file():
+            raise MissingDependencyError(f"SoundFont {soundfont} not found: apt-get install fluid-soundfont-gm")
+        synth = tinysoundfont.Synth(samplerate=sample_rate, gain=-6.0)
+        synth.sfload(str(soundfont), max_voices=128)
+        _SYNTHS.clear()
+        _SYNTHS[key] = synth
+    return _SYNTHS[key]
+
+
 def _reset(synth: object) -> None:
+    """Silence every voice and put every channel's controllers, pitch bend and program back to their defaults."""
     synth.sounds_off()  # type: ignore[attr-defined]
     for chan in range(16):
-        synth.control_change(chan, 121, 0)  # type: ignore[attr-defined]
+        synth.control_change(chan, 121, 0)  # type: ignore[attr-defined]  # reset all controllers
+        for controller, value in ((7, 100), (10, 64), (11, 127), (1, 0), (64, 0)):  # volume, pan, expression, ...
+            synth.control_change(chan, controller, value)  # type: ignore[attr-defined]
+        synth.pitchbend(chan, 8192)  # type: ignore[attr-defined]
+        synth.program_change(chan, 0, chan == PERCUSSION_CHANNEL)  # type: ignore[attr-defined]
 
 
 def phrase(family: str, index: int, soundfont: Path, seed: int = 0, sample_rate: int = 16000) -> Phrase:
