@@ -156,7 +156,7 @@ def _synth(soundfont: Path, sample_rate: int) -> object:
     try:
         import tinysoundfont
     except ImportError as e:
-        raise MissingDependencyError("rendering phrases needs tinysoundfont (pip install --no-deps tinysoundfont)") from e
+        raise MissingDependencyError("phrases need tinysoundfont: pip install --no-deps tinysoundfont") from e
     key = (str(soundfont), sample_rate)
     if key not in _SYNTHS:
         if not soundfont.is_file():
