@@ -127,8 +127,8 @@ def write_library(
             ``soundfont`` musical families (:data:`~soundgen.data.recipes.phrases.PHRASE_FAMILIES`); ``None``: all.
         soundfont: make musical phrases through this SoundFont instead of sound effects.
 
-    Clips are made in batches of indices (so the result does not depend on ``workers``) and an existing file is
-    kept, which makes reruns cheap.
+    Clips are made in batches of indices (so the result does not depend on ``workers``). A rerun makes every
+    clip again (its captions come from the same draws) but keeps an existing file instead of rewriting it.
 
     Returns:
         The staged clips and the seconds written per category.

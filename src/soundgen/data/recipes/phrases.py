@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soundgen.data.recipes.render import PERCUSSION_CHANNEL
-from soundgen.errors import MissingDependencyError
+from soundgen.data.recipes.render import PERCUSSION_CHANNEL, synth_for
 
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)
@@ -147,27 +146,6 @@ def _play(synth: object, events: list[tuple[float, int, int, int]], total: float
     return stereo.mean(axis=1).astype(np.float32)
 
 
-_SYNTHS: dict[tuple[str, int], object] = {}
-
-
-def _synth(soundfont: Path, sample_rate: int) -> object:
-    """This module's own tinysoundfont Synth (one per process and SoundFont): MIDI files rendered by
-    :mod:`.render` set controllers a phrase must not inherit."""
-    try:
-        import tinysoundfont
-    except ImportError as e:
-        raise MissingDependencyError("phrases need tinysoundfont: pip install --no-deps tinysoundfont") from e
-    key = (str(soundfont), sample_rate)
-    if key not in _SYNTHS:
-        if not soundfont.is_file():
-            raise MissingDependencyError(f"SoundFont {soundfont} not found: apt-get install fluid-soundfont-gm")
-        synth = tinysoundfont.Synth(samplerate=sample_rate, gain=-6.0)
-        synth.sfload(str(soundfont), max_voices=128)
-        _SYNTHS.clear()
-        _SYNTHS[key] = synth
-    return _SYNTHS[key]
-
-
 def _reset(synth: object) -> None:
     """Silence every voice and put every channel's controllers, pitch bend and program back to their defaults."""
     synth.sounds_off()  # type: ignore[attr-defined]
@@ -187,7 +165,7 @@ def phrase(family: str, index: int, soundfont: Path, seed: int = 0, sample_rate:
         MissingDependencyError: tinysoundfont or the SoundFont is missing.
     """
     rng = np.random.default_rng([seed, zlib.crc32(family.encode()), index])
-    synth = _synth(soundfont, sample_rate)
+    synth = synth_for(soundfont, sample_rate, owner="phrases")
     _reset(synth)
     program, inst, lo, hi = PHRASE_INSTRUMENTS[family][int(rng.integers(len(PHRASE_INSTRUMENTS[family])))]
     tmin, tmax, tempo = _TEMPI[int(rng.integers(len(_TEMPI)))]

@@ -85,18 +85,20 @@ class Rendering:
         return len(self.samples) / self.sample_rate
 
 
-_SYNTH_CACHE: dict[tuple[str, int], object] = {}
+_SYNTH_CACHE: dict[tuple[str, str, int], object] = {}
 
 
-def _synth(soundfont: Path, sample_rate: int) -> object:
-    """A tinysoundfont Synth with the SoundFont loaded, cached per process (loading FluidR3 takes ~0.5 s)."""
+def synth_for(soundfont: Path, sample_rate: int, owner: str = "midi") -> object:
+    """A tinysoundfont Synth with the SoundFont loaded, cached per process and ``owner`` (loading FluidR3 takes
+    ~0.5 s). Owners keep their own synthesiser because a MIDI file leaves controllers set that another user of
+    the synthesiser (the phrases of :mod:`.phrases`) must not inherit."""
     try:
         import tinysoundfont
     except ImportError as e:
         raise MissingDependencyError(
             "rendering MIDI needs tinysoundfont: pip install --no-deps tinysoundfont"
         ) from e
-    key = (str(soundfont), sample_rate)
+    key = (owner, str(soundfont), sample_rate)
     if key not in _SYNTH_CACHE:
         if not soundfont.is_file():
             raise MissingDependencyError(
@@ -104,7 +106,8 @@ def _synth(soundfont: Path, sample_rate: int) -> object:
             )
         synth = tinysoundfont.Synth(samplerate=sample_rate, gain=-6.0)
         synth.sfload(str(soundfont), max_voices=128)
-        _SYNTH_CACHE.clear()  # one SoundFont in memory per process
+        for old in [k for k in _SYNTH_CACHE if k[0] == owner]:  # one SoundFont per owner in memory
+            del _SYNTH_CACHE[old]
         _SYNTH_CACHE[key] = synth
     return _SYNTH_CACHE[key]
 
@@ -164,7 +167,7 @@ def render_midi(
     notes = [e.t for e in events if isinstance(e.action, tmidi.NoteOn) and e.action.velocity > 0]
     if not notes:
         raise AudioReadError(f"MIDI {label} has no notes")
-    synth = _synth(soundfont, sample_rate)
+    synth = synth_for(soundfont, sample_rate)
     synth.sounds_off()  # type: ignore[attr-defined]
     for chan in range(16):  # a clean state: the synth is shared between renderings in this process
         synth.control_change(chan, 121, 0)  # type: ignore[attr-defined]
