@@ -45,10 +45,20 @@ def clips_by_name(out: Path) -> dict[str, Clip]:
         ("rain 01 (copy of take2)", ["rain"]),
         ("123_456", []),
         ("dog_bark_v10_FINAL_new", ["dog", "bark"]),
+        ("naïve café", ["naïve", "café"]),
+        ("grandÉcran_Straße", ["grand", "écran", "straße"]),
+        ("ВзрывБольшой_02", ["взрыв", "большой"]),
+        ("cafe\u0301_nai\u0308ve", ["café", "naïve"]),  # combining marks: NFC keeps each word whole
     ],
 )
 def test_words_from_name(name: str, words: list[str]) -> None:
     assert words_from_name(name) == words
+
+
+def test_caption_from_path_keeps_non_ascii_letters() -> None:
+    info = caption_from_path("Bruits/naïve café.wav")
+    assert info.caption == "bruits naïve café"
+    assert info.category == "bruits"
 
 
 def test_caption_from_path_uses_folders_then_file_and_outer_folder_as_category() -> None:

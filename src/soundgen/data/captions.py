@@ -19,6 +19,7 @@ import csv
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +44,8 @@ NOISE_WORDS = frozenset(
 UNKNOWN_CATEGORY = "other"
 UNKNOWN_LICENCE = "unknown"
 
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])")
-_SEPARATORS = re.compile(r"[^A-Za-z0-9]+")
+# Any character that is not a letter or digit in Unicode separates words ("naïve_café" -> "naïve", "café").
+_SEPARATORS = re.compile(r"[\W_]+")
 _VERSION = re.compile(r"^v\d+$|^r\d+$|^take\d+$")
 _HEX = re.compile(r"^[0-9a-f]{6,}$")
 
@@ -94,19 +95,45 @@ def _is_noise(token: str) -> bool:
     )
 
 
+def _is_boundary(prev: str, cur: str, nxt: str) -> bool:
+    """Whether a camelCase or letter/digit boundary lies between ``prev`` and ``cur`` (``nxt`` follows ``cur``,
+    ``""`` at the end). Uses Unicode case and category, so ``"grandÉcran"`` splits like ``"grandEcran"``."""
+    return (
+        (prev.islower() and cur.isupper())
+        or (prev.isupper() and cur.isupper() and nxt.islower())
+        or (prev.isalpha() and cur.isdigit())
+        or (prev.isdigit() and cur.isalpha())
+    )
+
+
+def _camel_split(chunk: str) -> list[str]:
+    """Split one separator-free chunk at camelCase and letter/digit boundaries: ``"HTTPRequest2"`` ->
+    ``["HTTP", "Request", "2"]``."""
+    parts: list[str] = []
+    start = 0
+    for i in range(1, len(chunk)):
+        if _is_boundary(chunk[i - 1], chunk[i], chunk[i + 1] if i + 1 < len(chunk) else ""):
+            parts.append(chunk[start:i])
+            start = i
+    parts.append(chunk[start:])
+    return parts
+
+
 def words_from_name(name: str) -> list[str]:
     """Split one file or folder name into lower-case words, dropping numbers, hashes and noise tokens.
 
     ``"ExplosionBig_02"`` -> ``["explosion", "big"]``; ``"door-open-final-v2"`` -> ``["door", "open"]``;
-    ``"sfx_laserShot"`` -> ``["laser", "shot"]``; ``"a3f9c2d1e0"`` -> ``[]``.
+    ``"sfx_laserShot"`` -> ``["laser", "shot"]``; ``"a3f9c2d1e0"`` -> ``[]``; ``"naïve_Café"`` ->
+    ``["naïve", "café"]`` (letters are Unicode letters; the name is NFC-normalised first, so an accent written
+    as a combining mark stays in its word).
     """
     words: list[str] = []
-    for chunk in _SEPARATORS.split(name):
+    for chunk in _SEPARATORS.split(unicodedata.normalize("NFC", name)):
         if not chunk:
             continue
         if _is_noise(chunk.lower()):  # keep hashes like "a3f9c2" whole so they are recognised
             continue
-        for part in _CAMEL.split(chunk):
+        for part in _camel_split(chunk):
             token = part.lower()
             if token and not _is_noise(token):
                 words.append(token)
