@@ -114,6 +114,8 @@ def _register_eval(ev: Any) -> None:
     p.add_argument("--segment", type=float, default=2.0, help="seconds per training crop (default 2)")
     p.add_argument("--min-clips", type=int, default=5, help="categories with fewer training clips are left out (5)")
     p.add_argument("--batch-size", type=int, default=32, help="crops per step (default 32)")
+    p.add_argument("--max-clips-per-label", type=int, default=400,
+                   help="training clips drawn per category at most (default 400; fewer trains faster)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--codec",
@@ -302,11 +304,14 @@ def _train_classifier(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.codec_share <= 1.0:
         raise InvalidRequestError(f"--codec-share must be between 0 and 1, got {args.codec_share}")
+    if args.max_clips_per_label < 1:
+        raise InvalidRequestError(f"--max-clips-per-label must be at least 1, got {args.max_clips_per_label}")
     cfg = ClassifierTrainConfig(
         epochs=args.epochs,
         segment=args.segment,
         batch_size=args.batch_size,
         min_clips=args.min_clips,
+        max_clips_per_label=args.max_clips_per_label,
         seed=args.seed,
         codec=str(args.codec) if args.codec else None,
         codec_share=args.codec_share,
