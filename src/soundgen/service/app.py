@@ -171,6 +171,7 @@ def create_app(settings: ServiceSettings, load_generator: Callable[[], Generator
 def _start(service: Service) -> None:
     migrate(service.db.engine)
     _ = service.prompt_tokens  # the tokenizer is read now, not by the first submission
+    service.worker.speed.seed(service.db)  # the speed of the jobs done before: queue estimates survive a restart
     requeued = jobs.requeue_running(service.db)
     if requeued:
         log.info("requeued %d job(s) that were running when the server last stopped", requeued)

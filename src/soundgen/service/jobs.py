@@ -317,7 +317,7 @@ def job_json(job: Job | dict[str, Any]) -> dict[str, Any]:
         "error": j["error"], "attempts": j["attempts"], "sample_rate": j["sample_rate"],
         "elapsed": _opt_float(j["elapsed"]), "created_at": float(j["created_at"]),
         "updated_at": float(j["updated_at"]), "started_at": _opt_float(j["started_at"]),
-        "finished_at": _opt_float(j["finished_at"]), "results": results,
+        "finished_at": _opt_float(j["finished_at"]), "queue_position": None, "eta_seconds": None, "results": results,
     }
 
 

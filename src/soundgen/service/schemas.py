@@ -63,6 +63,9 @@ class JobOut(BaseModel):
     updated_at: float
     started_at: float | None
     finished_at: float | None
+    queue_position: int | None = Field(default=None, description="queued: 1 when it starts next (GET answers only)")
+    eta_seconds: float | None = Field(default=None, description="queued or running: about how many seconds until it "
+                                      "is done, from this server's measured speed (GET answers and running events)")
     results: list[ResultOut]
 
 

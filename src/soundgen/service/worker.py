@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from soundgen.errors import CancelledError, SoundgenError
 from soundgen.service import jobs
 from soundgen.service.db import Database, DatabaseUnavailableError
+from soundgen.service.eta import GenerationSpeed, remaining
 from soundgen.service.events import EventBus
 from soundgen.service.metrics import Metrics
 from soundgen.service.models import Job
@@ -72,6 +73,7 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self.busy = 0
         self.worker_id = f"{uuid.uuid4().hex[:8]}"
+        self.speed = GenerationSpeed()  # seeded from the database by the app at start-up
 
     def start(self) -> None:
         """Load the model and start the worker threads (returns at once)."""
@@ -166,6 +168,7 @@ class Worker:
         elapsed = time.perf_counter() - t0
         seconds = sum(a.shape[-1] for a in audio) / result.sample_rate
         self.metrics.observe_generation(elapsed, seconds)
+        self.speed.observe(elapsed, seconds)
         self._end(job, "succeeded", result_count=len(audio), sample_rate=int(result.sample_rate),
                   result_duration=float(result.duration), elapsed=elapsed,
                   progress_step=job.progress_total or job.progress_step)
@@ -229,4 +232,9 @@ class Worker:
 
     def _publish(self, job: Job) -> None:
         if self.bus.wants(job.owner, job.id):  # building an event nobody reads costs the API its GIL time
-            self.bus.publish(job.owner, jobs.job_event(job))
+            event = jobs.job_event(job)
+            if job.state == "running":
+                event["eta_seconds"] = round(remaining(
+                    {"duration": job.duration, "count": job.count, "started_at": job.started_at,
+                     "progress_step": job.progress_step, "progress_total": job.progress_total}, self.speed), 1)
+            self.bus.publish(job.owner, event)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from soundgen.errors import InvalidRequestError
-from soundgen.service import jobs
+from soundgen.service import eta, jobs
 from soundgen.service.app import Service
 from soundgen.service.deps import OwnerDep, ServiceDep, SessionDep, get_owner
 from soundgen.service.models import Job
@@ -136,7 +136,13 @@ def list_generations(session: SessionDep, owner: OwnerDep, service: ServiceDep,
                      q: Annotated[str | None, Query(max_length=200)] = None) -> JobPage:
     """Your generations, newest first; filter by ``state`` (repeatable) and prompt text ``q``."""
     page = jobs.list_jobs(session, owner, limit=limit, cursor=cursor, states=state, query=q)
-    return JobPage(items=[jobs.job_view(j) for j in page.jobs], next_cursor=page.next_cursor)
+    return JobPage(items=[JobOut.model_validate(_placed(service, jobs.job_json(j))) for j in page.jobs],
+                   next_cursor=page.next_cursor)
+
+
+def _placed(service: Service, body: dict[str, Any]) -> dict[str, Any]:
+    """A job's body with its queue position and time to finish."""
+    return eta.with_place(body, service.db, service.worker.speed, service.settings.workers)
 
 
 @router.get("/{job_id}", response_model=JobOut)
@@ -145,14 +151,17 @@ async def get_generation(job_id: str, service: ServiceDep, owner: OwnerDep) -> J
     # The status poll is the most frequent request. On SQLite a read by primary key takes microseconds and
     # never waits for a writer (WAL), so it runs on the event loop: cheaper than a trip through the thread
     # pool. A database across the network is read in a thread instead.
+    # A queued job's place in the queue takes two more reads.
     try:
         if service.db.serializes_writes:
             job = jobs.read_job(service.db, job_id, owner)
+            body = _placed(service, jobs.job_json(job))
         else:
             job = await run_in_threadpool(jobs.read_job, service.db, job_id, owner)
+            body = await run_in_threadpool(_placed, service, jobs.job_json(job))
     except jobs.JobNotFound:
         raise HTTPException(404, f"no generation with id {job_id} (it may have been deleted)") from None
-    return JSONResponse(jobs.job_json(job))
+    return JSONResponse(body)
 
 
 def _get_job(service: ServiceDep, job_id: str, owner: str) -> Job:
