@@ -318,6 +318,7 @@ def job_json(job: Job | dict[str, Any]) -> dict[str, Any]:
         "elapsed": _opt_float(j["elapsed"]), "created_at": float(j["created_at"]),
         "updated_at": float(j["updated_at"]), "started_at": _opt_float(j["started_at"]),
         "finished_at": _opt_float(j["finished_at"]), "queue_position": None, "eta_seconds": None, "results": results,
+        "archive_url": f"{base}/sounds.zip" if results else None,
     }
 
 

@@ -67,6 +67,7 @@ class JobOut(BaseModel):
     eta_seconds: float | None = Field(default=None, description="queued or running: about how many seconds until it "
                                       "is done, from this server's measured speed (GET answers and running events)")
     results: list[ResultOut]
+    archive_url: str | None = Field(default=None, description="succeeded: every sound in one zip (add ?fmt=mp3...)")
 
 
 class JobPage(BaseModel):

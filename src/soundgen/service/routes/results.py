@@ -1,12 +1,14 @@
-"""Results of a finished generation: audio in five formats and its picture."""
+"""Results of a finished generation: audio in five formats, its picture, and every sound of a job in one zip."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
@@ -15,6 +17,7 @@ from soundgen.service.deps import OwnerDep, ServiceDep, SessionDep
 from soundgen.service.models import Job
 from soundgen.service.schemas import AUDIO_FORMATS, MEDIA_TYPES, ErrorOut
 from soundgen.service.storage import Storage, result_key
+from soundgen.service.zipstream import Member, zip_stream
 
 router = APIRouter(prefix="/api/v1/generations", tags=["results"],
                    responses={code: {"model": ErrorOut} for code in (400, 401, 404, 409, 421, 503)})
@@ -36,9 +39,18 @@ def _result_job(session: SessionDep, job_id: str, owner: str, index: int) -> Job
 def download_name(job: Job, index: int, fmt: str) -> str:
     """A readable file name: prompt words in any script, seed and index (``rain-on-a-roof_s42_1.mp3``,
     ``pluie-sur-le-toit_s7_1.wav``, ``雨の音_s7_1.wav``)."""
+    return f"{_stem(job)}_{index + 1}.{_EXT.get(fmt, fmt)}"
+
+
+def archive_name(job: Job) -> str:
+    """The zip of a whole job: ``rain-on-a-roof_s42.zip`` (its members are named by :func:`download_name`)."""
+    return f"{_stem(job)}.zip"
+
+
+def _stem(job: Job) -> str:
     words = re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", job.prompt).lower())
     slug = "-".join(words)[:48].strip("-") or "sound"
-    return f"{slug}_s{job.seed}_{index + 1}.{_EXT.get(fmt, fmt)}"
+    return f"{slug}_s{job.seed}"
 
 
 def content_disposition(filename: str) -> str:
@@ -108,3 +120,25 @@ def get_image(job_id: str, index: int, service: ServiceDep, session: SessionDep,
     if not service.storage.exists(key):
         raise _missing(job_id, index)
     return _send(service.storage, key, "image/png", None)
+
+
+@router.get("/{job_id}/sounds.zip", response_class=Response, responses={200: {"content": {"application/zip": {}}},
+                                                                         422: {"model": ErrorOut}})
+async def get_archive(job_id: str, service: ServiceDep, session: SessionDep, owner: OwnerDep,
+                      fmt: Annotated[str, Query(description="format of every sound in the zip")] = "wav") -> Response:
+    """Every sound of a job in one zip, each under the name its own download has; streamed as it is written."""
+    if fmt not in AUDIO_FORMATS:
+        raise HTTPException(422, f"fmt: unknown audio format '{fmt}'; choose one of {', '.join(AUDIO_FORMATS)}")
+    job = await run_in_threadpool(_result_job, session, job_id, owner, 0)
+    # Every file is made (a conversion) before the answer starts, so that a missing one is still a 404; each is
+    # opened only when the zip reaches it.
+    keys = [await run_in_threadpool(_encoded, service.storage, job_id, i, fmt) for i in range(job.result_count)]
+    members = [Member(download_name(job, i, fmt), _chunks(service.storage, key), job.finished_at or job.created_at)
+               for i, key in enumerate(keys)]
+    return StreamingResponse(zip_stream(members), media_type="application/zip",
+                             headers={"Content-Disposition": content_disposition(archive_name(job)),
+                                      "Cache-Control": "private, no-store"})
+
+
+def _chunks(storage: Storage, key: str) -> Iterator[bytes]:
+    yield from storage.stream(key).chunks
