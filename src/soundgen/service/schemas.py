@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +28,18 @@ class GenerationCreate(BaseModel):
     temperature: float = Field(default=1.0, ge=0, le=5, description="sampling temperature (0: greedy)")
     top_k: int = Field(default=250, ge=0, le=100_000, description="sample from the k likeliest tokens (0: all)")
     top_p: float = Field(default=0.0, ge=0, le=1, description="nucleus sampling mass (0: off)")
+
+
+class GenerationBatch(BaseModel):
+    """Several prompts in one request: one generation per prompt, queued in this order; none when one is refused.
+
+    Every other field is a field of :class:`GenerationCreate` (``duration``, ``count``, ``seed``...), shared by the
+    prompts; each prompt is checked as a single one is, and a refusal names its line (1 is the first prompt).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    prompts: list[str] = Field(min_length=1, description="one prompt per generation (the page's lines)")
 
 
 class ResultOut(BaseModel):
@@ -70,11 +82,47 @@ class JobOut(BaseModel):
     archive_url: str | None = Field(default=None, description="succeeded: every sound in one zip (add ?fmt=mp3...)")
 
 
+class JobBatchOut(BaseModel):
+    """The jobs a batch queued, in the order of its prompts."""
+
+    items: list[JobOut]
+
+
 class JobPage(BaseModel):
     """One page of a job listing; pass ``next_cursor`` as ``cursor`` to get the next page."""
 
     items: list[JobOut]
     next_cursor: str | None
+
+
+class SettingInfo(BaseModel):
+    """One setting of a generation request: its default and its bounds (None: unbounded or not a number)."""
+
+    default: float | int | None
+    minimum: float | None
+    maximum: float | None
+
+
+def setting_infos() -> dict[str, SettingInfo]:
+    """Default and bounds of every field of :class:`GenerationCreate` but the prompt, read from its JSON schema (so
+    the page shows the defaults the API applies, never a copy of them)."""
+    out = {}
+    for name, prop in GenerationCreate.model_json_schema()["properties"].items():
+        if name != "prompt":
+            default = prop.get("default")
+            out[name] = SettingInfo(default=default if isinstance(default, int | float) else None,
+                                    minimum=_bound(prop, "minimum", "exclusiveMinimum"),
+                                    maximum=_bound(prop, "maximum", "exclusiveMaximum"))
+    return out
+
+
+def _bound(prop: dict[str, Any], *keys: str) -> float | None:
+    """The first of ``keys`` in a JSON-schema property or its ``anyOf`` parts (``int | None`` fields)."""
+    for part in (prop, *prop.get("anyOf", [])):
+        for key in keys:
+            if key in part:
+                return float(part[key])
+    return None
 
 
 class ServiceInfo(BaseModel):
@@ -89,6 +137,9 @@ class ServiceInfo(BaseModel):
     max_prompt_tokens: int | None = Field(description="the model's text encoder limit (None: not counted)")
     max_duration: float
     max_count: int
+    max_batch_prompts: int = Field(description="prompts of one POST /api/v1/generations/batch")
+    settings: dict[str, SettingInfo] = Field(description="default and range of each generation setting, as the "
+                                             "API applies them (a field left out gets its default)")
     formats: list[str]
     example_prompts: list[str]
 

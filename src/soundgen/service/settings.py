@@ -61,6 +61,7 @@ class ServiceSettings(BaseSettings):
     max_prompt_chars: int = 500
     max_duration: float = 30.0
     max_count: int = 4
+    max_batch_prompts: int = 16  # prompts (lines) of one batch request
     page_size_max: int = 100
 
     rate_limit_per_minute: float = 30.0  # job submissions per API key; 0 turns the limit off

@@ -16,7 +16,7 @@ from soundgen.service import eta, jobs
 from soundgen.service.app import Service
 from soundgen.service.deps import OwnerDep, ServiceDep, SessionDep, get_owner
 from soundgen.service.models import Job
-from soundgen.service.schemas import ErrorOut, GenerationCreate, JobOut, JobPage
+from soundgen.service.schemas import ErrorOut, GenerationBatch, GenerationCreate, JobBatchOut, JobOut, JobPage
 from soundgen.service.storage import job_prefix
 
 _QUOTA_TURNS: dict[str, asyncio.Lock] = {}  # per key; one process's event loop
@@ -26,6 +26,13 @@ router = APIRouter(prefix="/api/v1/generations", tags=["generations"],
 
 def check_limits(service: ServiceDep, req: GenerationCreate) -> None:
     """Reject requests beyond this server's limits with a 422 that names the limit."""
+    problems = limit_problems(service, req)
+    if problems:
+        raise HTTPException(422, "; ".join(problems))
+
+
+def limit_problems(service: ServiceDep, req: GenerationCreate) -> list[str]:
+    """What in ``req`` is beyond this server's limits, one ``"field: why"`` each (none: it may be queued)."""
     s = service.settings
     problems = []
     if not req.prompt.strip():
@@ -41,12 +48,11 @@ def check_limits(service: ServiceDep, req: GenerationCreate) -> None:
         problems.append(f"duration: {req.duration:g} s is too long; the limit is {s.max_duration:g} s")
     if req.count > s.max_count:
         problems.append(f"count: {req.count} sounds per request is too many; the limit is {s.max_count}")
-    if problems:
-        raise HTTPException(422, "; ".join(problems))
+    return problems
 
 
-def check_quota(service: ServiceDep, owner: str) -> None:
-    """Per-key rate limit and concurrent-job quota; 429 with Retry-After when exceeded."""
+def check_quota(service: ServiceDep, owner: str, adding: int = 1) -> None:
+    """Per-key rate limit and concurrent-job quota (for ``adding`` more jobs); 429 with Retry-After when exceeded."""
     if not owner.startswith("key:"):
         return
     wait = service.limiter.acquire(owner)
@@ -57,8 +63,11 @@ def check_quota(service: ServiceDep, owner: str) -> None:
     if quota:
         with service.db.session() as session:
             active = jobs.active_count(session, owner)
-        if active >= quota:
-            raise HTTPException(429, f"this key already has {quota} jobs queued or running (the limit); "
+        if active + adding > quota:
+            if adding > quota:
+                raise HTTPException(429, f"{adding} jobs at once is more than this key may have queued or running "
+                                         f"({quota}); send fewer prompts")
+            raise HTTPException(429, f"this key already has {active} jobs queued or running and may have {quota}; "
                                      "wait for one to finish or cancel one", headers={"Retry-After": "5"})
 
 
@@ -108,10 +117,7 @@ def parse_create(body: bytes, idempotency_key: str | None) -> GenerationCreate:
             req = GenerationCreate.model_validate_json(body)
         except ValidationError as e:
             errors += [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
-    if idempotency_key is not None and len(idempotency_key) > 128:
-        errors.append({"type": "string_too_long", "loc": ("header", "idempotency-key"),
-                       "msg": "String should have at most 128 characters", "input": idempotency_key,
-                       "ctx": {"max_length": 128}})
+    errors += key_errors(idempotency_key)
     if errors or req is None:
         raise RequestValidationError(errors)
     return req
@@ -127,6 +133,93 @@ async def create_generation(request: Request) -> JSONResponse:
     owner = await get_owner(request, service)
     key = request.headers.get("idempotency-key")
     return await _submit(service, owner, parse_create(await request.body(), key), key)
+
+
+def key_errors(idempotency_key: str | None) -> list[dict[str, Any]]:
+    """The validation error of an ``Idempotency-Key`` header over 128 characters (none when it is fine)."""
+    if idempotency_key is None or len(idempotency_key) <= 128:
+        return []
+    return [{"type": "string_too_long", "loc": ("header", "idempotency-key"),
+             "msg": "String should have at most 128 characters", "input": idempotency_key, "ctx": {"max_length": 128}}]
+
+
+def parse_batch(service: Service, body: bytes) -> list[GenerationCreate]:
+    """The prompts of a batch, each with the shared fields, as GenerationCreate requests (in order).
+
+    Raises:
+        RequestValidationError: the body is not a JSON object with a list of strings as ``prompts``.
+        BatchRefused: a field or a line is wrong (every wrong line is named, 1 being the first prompt).
+    """
+    try:
+        batch = GenerationBatch.model_validate_json(body if body.strip() else b"null")
+    except ValidationError as e:
+        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
+                                     ) from None
+    shared = dict(batch.model_extra or {})
+    if "prompt" in shared:
+        raise BatchRefused("prompt: a batch takes 'prompts', a list of one prompt per line; one prompt goes to "
+                           "POST /api/v1/generations")
+    limit = service.settings.max_batch_prompts
+    if len(batch.prompts) > limit:
+        raise BatchRefused(f"prompts: {len(batch.prompts)} prompts is too many for one request; the limit is {limit}")
+    reqs: list[GenerationCreate] = []
+    common: dict[str, None] = {}  # the problems of shared fields, once each, in order
+    lines: list[tuple[int, str]] = []
+    for line, prompt in enumerate(batch.prompts, 1):
+        try:
+            req = GenerationCreate.model_validate({**shared, "prompt": prompt})
+        except ValidationError as e:
+            problems = [f"{'.'.join(map(str, err['loc'])) or 'request'}: {err['msg']}" for err in e.errors()]
+        else:
+            reqs.append(req)
+            problems = limit_problems(service, req)
+        for p in problems:
+            if p.startswith("prompt:"):
+                lines.append((line, p.removeprefix("prompt:").strip()))
+            else:
+                common[p] = None
+    if common or lines:
+        raise BatchRefused("; ".join([*common, *(f"line {n}: {why}" for n, why in lines)]), lines)
+    return reqs
+
+
+class BatchRefused(Exception):
+    """A batch that cannot be queued: ``message`` says why, ``lines`` which prompts (1-based) and why each."""
+
+    def __init__(self, message: str, lines: list[tuple[int, str]] | None = None) -> None:
+        super().__init__(message)
+        self.lines = lines or []
+
+
+@router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=JobBatchOut,
+             openapi_extra={**_CREATE_OPENAPI, "requestBody": {
+                 "required": True, "content": {"application/json": {"schema": GenerationBatch.model_json_schema()}}}},
+             responses={422: {"model": ErrorOut}, 429: {"model": ErrorOut}})
+async def create_batch(request: Request) -> JSONResponse:
+    """Queue one generation per prompt of ``prompts`` (the other fields shared), in order, all or none: a refusal
+    names each wrong line (``"line 3: the prompt is 80 tokens long..."``; ``lines`` lists them)."""
+    service: Service = request.app.state.service
+    owner = await get_owner(request, service)
+    key = request.headers.get("idempotency-key")
+    if key_errors(key):
+        raise RequestValidationError(key_errors(key))
+    try:
+        reqs = parse_batch(service, await request.body())
+    except BatchRefused as e:
+        return JSONResponse({"error": str(e), "lines": [{"line": n, "error": why} for n, why in e.lines]},
+                            status_code=422)
+    if owner.startswith("key:"):
+        async with _QUOTA_TURNS.setdefault(owner, asyncio.Lock()):
+            await run_in_threadpool(check_quota, service, owner, len(reqs))
+            created = await jobs.create_jobs_async(service.db, owner, reqs, key)
+    else:
+        created = await jobs.create_jobs_async(service.db, owner, reqs, key)
+    service.worker.notify()
+    bodies = [jobs.job_json(values) for values in created]
+    for body in bodies:
+        if service.bus.wants(owner, body["id"]):
+            service.bus.publish(owner, {"type": "job", **body})
+    return JSONResponse({"items": bodies}, status_code=status.HTTP_201_CREATED)
 
 
 @router.get("", response_model=JobPage)

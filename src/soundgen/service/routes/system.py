@@ -11,7 +11,7 @@ from soundgen.model_files import EXAMPLE_PROMPTS
 from soundgen.service import jobs
 from soundgen.service.app import UNTRAINED_WARNING
 from soundgen.service.deps import OwnerDep, ServiceDep, SessionDep
-from soundgen.service.schemas import AUDIO_FORMATS, PromptCount, PromptCountOut, ServiceInfo
+from soundgen.service.schemas import AUDIO_FORMATS, PromptCount, PromptCountOut, ServiceInfo, setting_infos
 
 router = APIRouter(tags=["system"])
 
@@ -59,7 +59,8 @@ def info(service: ServiceDep) -> ServiceInfo:
         untrained_model=s.tiny_random_model, warning=UNTRAINED_WARNING if s.tiny_random_model else None,
         max_prompt_chars=s.max_prompt_chars,
         max_prompt_tokens=service.prompt_tokens.max_tokens if service.prompt_tokens is not None else None,
-        max_duration=s.max_duration, max_count=s.max_count,
+        max_duration=s.max_duration, max_count=s.max_count, max_batch_prompts=s.max_batch_prompts,
+        settings=setting_infos(),
         formats=list(AUDIO_FORMATS), example_prompts=service.example_prompts or EXAMPLE_PROMPTS,
     )
 
