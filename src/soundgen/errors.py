@@ -21,6 +21,10 @@ class AudioWriteError(SoundgenError):
     """Audio cannot be written in the asked format."""
 
 
+class OutputWriteError(SoundgenError):
+    """An output file cannot be written: its folder is missing, is a file or is read-only, or the disk is full."""
+
+
 class InvalidAudioError(SoundgenError):
     """Decoded audio is unusable: NaN/inf samples, zero length, wrong shape."""
 

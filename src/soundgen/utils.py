@@ -1,8 +1,9 @@
-"""Small shared helpers: atomic file writes, hashing, progress bars, devices."""
+"""Small shared helpers: atomic file writes, output checks, hashing, progress bars, devices."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from tqdm import tqdm
+
+from soundgen.errors import OutputWriteError
 
 T = TypeVar("T")
 
@@ -105,3 +108,55 @@ def swap_into_place(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         tmp.rename(out)
+
+
+_WRITE_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space or write elsewhere",
+    errno.EDQUOT: "the disk quota is used up: free some space or write elsewhere",
+    errno.EROFS: "{folder} is on a read-only file system: write elsewhere",
+    errno.EACCES: "no permission to write in {folder}: choose a folder you can write to",
+    errno.EPERM: "no permission to write in {folder}: choose a folder you can write to",
+    errno.ENOENT: "the folder {folder} does not exist",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "it is a folder: give a file name",
+    errno.ENAMETOOLONG: "the name is too long",
+}
+
+
+def write_error(path: str | Path, error: OSError) -> OutputWriteError:
+    """The error to show a user when writing ``path`` failed with ``error`` (permission, full disk, ...)."""
+    known = _WRITE_HINTS.get(error.errno or 0)
+    hint = known.format(folder=Path(path).parent) if known else error.strerror or str(error)
+    return OutputWriteError(f"cannot write {path}: {hint}")
+
+
+def check_writable(path: str | Path) -> Path:
+    """Make sure a file can be written at ``path`` before long work starts, so that an unwritable output fails in
+    a second rather than after the work.
+
+    The nearest existing folder on the way to ``path`` must be a folder that takes a new file (a probe file is
+    created and removed there: that answers for root, read-only mounts and ACLs alike); folders missing below it
+    are left for the writer to create, as :func:`atomic_write` does. A full disk can still fail the write later;
+    writers report it with :func:`write_error`.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        OutputWriteError: ``path`` is a folder, a part of it is a file, or the folder is not writable.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise OutputWriteError(f"cannot write {target}: it is a folder: give a file name")
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputWriteError(f"cannot write {target}: {folder} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise write_error(target, e) from e
+    return target

@@ -93,6 +93,47 @@ def test_corrupt_sgc_leaves_no_output(
     assert list(tmp_path.glob("*.wav")) == [src]  # no partial or temporary output left behind
 
 
+def test_decode_to_ogg_streams_and_a_late_failure_leaves_nothing(
+    model_dir: Path, tmp_path: Path, signal: Callable[..., np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _stereo_44k(tmp_path / "in.wav", signal, seconds=3.0)
+    sgc = tmp_path / "x.sgc"
+    assert main(["codec", "encode", str(src), str(sgc), "--model", str(model_dir)]) == 0
+    header = read_sgc(sgc).header
+    assert main(["codec", "decode", str(sgc), str(tmp_path / "out.ogg"), "--model", str(model_dir)]) == 0
+    info = sf.info(str(tmp_path / "out.ogg"))
+    assert (info.format, info.subtype, info.samplerate, info.channels) == ("OGG", "VORBIS", 8000, 1)
+    assert info.frames == header.length  # every decoded sample, written chunk by chunk
+    assert main(["codec", "decode", str(sgc), str(tmp_path / "out.wav"), "--model", str(model_dir)]) == 0
+    vorbis, _ = sf.read(tmp_path / "out.ogg")
+    pcm, _ = sf.read(tmp_path / "out.wav")
+    assert np.corrcoef(vorbis, pcm)[0, 1] > 0.9  # the same sound, through a lossy format
+
+    data = bytearray(sgc.read_bytes())
+    data[-40] ^= 0xFF  # inside the last chunk: found after earlier chunks were decoded and written
+    sgc.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["codec", "decode", str(sgc), str(tmp_path / "bad.ogg"), "--model", str(model_dir)]) == 2
+    assert "corrupt" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.glob("*.ogg")) == ["out.ogg"]  # no partial or temporary file
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("command", ["encode", "decode"])
+def test_an_unwritable_output_is_refused_before_the_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    src = tmp_path / ("a.wav" if command == "encode" else "a.sgc")
+    src.write_bytes(b"not read: the output is checked first")
+    (tmp_path / "file").write_text("x")
+    suffix = ".sgc" if command == "encode" else ".wav"
+    for out in (tmp_path / "file" / f"o{suffix}", tmp_path / "file" / "missing" / f"o{suffix}"):
+        # no model at --model: the output is refused before the model would load
+        assert main(["codec", command, str(src), str(out), "--model", str(tmp_path / "none")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"soundgen: error: cannot write {out}: {tmp_path / 'file'} is a file, not a folder"
+
+
 def test_decode_refuses_other_weights(
     model_dir: Path, tmp_path: Path, signal: Callable[..., np.ndarray], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -98,6 +98,15 @@ def test_bad_prompts_are_one_line_errors(
     assert not (tmp_path / "x.wav").exists()
 
 
+def test_an_unwritable_output_is_refused_before_generating(tmp_path: Path, capsys: Any) -> None:
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "x.wav"
+    # no model at --model: the output is refused before the model would load
+    assert main(["generate", "a dog", "--model", str(tmp_path / "none"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"soundgen: error: cannot write {out}: {tmp_path / 'file'} is a file, not a folder\n"
+
+
 def test_no_model_installed_is_one_line(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOUNDGEN_MODEL", str(tmp_path / "nothing"))
     assert main(["generate", "a dog", "-o", str(tmp_path / "x.wav")]) == 2

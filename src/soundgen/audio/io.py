@@ -15,28 +15,17 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import soundfile as sf
 import soxr
 
 from soundgen.audio.archive import read_member, split_member_path
+from soundgen.audio.writer import AudioFileWriter, AudioFormat, write_blocks, write_settings
 from soundgen.errors import AudioReadError, AudioWriteError, InvalidAudioError
-from soundgen.utils import atomic_path
 
 log = logging.getLogger(__name__)
 
-AudioFormat = Literal["wav", "flac", "ogg", "opus", "mp3"]
-WRITE_FORMATS: dict[str, tuple[str, str | None]] = {
-    "wav": ("WAV", "PCM_16"),
-    "flac": ("FLAC", "PCM_16"),
-    "ogg": ("OGG", "VORBIS"),
-    "opus": ("OGG", "OPUS"),
-    "mp3": ("MP3", "MPEG_LAYER_III"),
-}
-# Opus only runs at these rates; other rates are resampled to 48 kHz on write.
-OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 FFMPEG_TIMEOUT_S = 600
 
 
@@ -323,29 +312,21 @@ def _frame_power(x: np.ndarray, frame: int, n_frames: int, frames_per_block: int
 
 
 def _prepare_write(samples: np.ndarray, sample_rate: int, fmt: str) -> tuple[np.ndarray, int, str, str | None]:
-    if fmt not in WRITE_FORMATS:
-        raise AudioWriteError(f"unknown audio format '{fmt}'; choose one of {', '.join(WRITE_FORMATS)}")
+    rate, major, subtype = write_settings(fmt, sample_rate)
+    x = _checked(samples)
+    if rate != sample_rate:
+        x = resample(x, sample_rate, rate)
+    return np.clip(x, -1.0, 1.0).T, rate, major, subtype
+
+
+def _checked(samples: np.ndarray) -> np.ndarray:
+    """``[C, T]`` float32 samples to write (a ``[T]`` array is mono), refusing transposed or non-finite ones."""
     x = np.atleast_2d(np.asarray(samples, dtype=np.float32))
     if x.shape[0] > 8 and x.shape[1] <= 8:
         raise AudioWriteError(f"samples must be [C, T]; got shape {tuple(x.shape)} (transposed?)")
     if not np.isfinite(x).all():
         raise InvalidAudioError("refusing to write audio that holds NaN or infinite samples")
-    if fmt == "opus" and sample_rate not in OPUS_RATES:
-        x, sample_rate = resample(x, sample_rate, 48000), 48000
-    if fmt == "mp3" and not 8000 <= sample_rate <= 48000:
-        x, sample_rate = resample(x, sample_rate, 44100), 44100
-    major, subtype = WRITE_FORMATS[fmt]
-    return np.clip(x, -1.0, 1.0).T, sample_rate, major, subtype
-
-
-# libsndfile 1.2.2 crashes encoding ~40 s of Ogg Vorbis in one call; writing in blocks avoids it (and is cheap).
-_WRITE_BLOCK_FRAMES = 1 << 16
-
-
-def _write_blocks(target: io.BytesIO | str, data: np.ndarray, rate: int, major: str, subtype: str | None) -> None:
-    with sf.SoundFile(target, "w", samplerate=rate, channels=data.shape[1], format=major, subtype=subtype) as f:
-        for start in range(0, data.shape[0], _WRITE_BLOCK_FRAMES):
-            f.write(data[start : start + _WRITE_BLOCK_FRAMES])
+    return x
 
 
 def encode_audio_bytes(samples: np.ndarray, sample_rate: int, format: AudioFormat | str) -> bytes:
@@ -353,22 +334,10 @@ def encode_audio_bytes(samples: np.ndarray, sample_rate: int, format: AudioForma
     data, rate, major, subtype = _prepare_write(samples, sample_rate, format)
     buf = io.BytesIO()
     try:
-        _write_blocks(buf, data, rate, major, subtype)
+        write_blocks(buf, data, rate, major, subtype)
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
         raise AudioWriteError(f"cannot encode audio as {format}: {e}") from e
     return buf.getvalue()
-
-
-def format_from_path(path: str | Path) -> str:
-    """The write format named by a file's suffix (``.oga`` counts as ogg)."""
-    suffix = Path(path).suffix.lower().lstrip(".")
-    suffix = {"oga": "ogg", "wave": "wav"}.get(suffix, suffix)
-    if suffix not in WRITE_FORMATS:
-        raise AudioWriteError(
-            f"{path}: cannot tell the format from the suffix '.{suffix}'; use one of "
-            + ", ".join(f".{f}" for f in WRITE_FORMATS)
-        )
-    return suffix
 
 
 def write_audio(
@@ -376,16 +345,14 @@ def write_audio(
 ) -> Path:
     """Write ``[C, T]`` (or ``[T]``) float samples; the format comes from the suffix unless given.
 
-    The file appears under its final name only when complete.
+    The file appears under its final name only when complete (:class:`~soundgen.audio.writer.AudioFileWriter`,
+    which also writes audio block by block as it is made).
+
+    Raises:
+        AudioWriteError: unknown format, transposed samples; OutputWriteError: the file cannot be written.
+        InvalidAudioError: NaN or infinite samples.
     """
-    fmt = format or format_from_path(path)
-    data, rate, major, subtype = _prepare_write(samples, sample_rate, fmt)
-    target = Path(path)
-    try:
-        with atomic_path(target) as tmp:
-            _write_blocks(str(tmp), data, rate, major, subtype)
-    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
-        raise AudioWriteError(f"cannot write {target}: {e}") from e
-    except OSError as e:
-        raise AudioWriteError(f"cannot write {target}: {e.strerror or e}") from e
-    return target
+    x = _checked(samples)
+    with AudioFileWriter(path, sample_rate, x.shape[0], format=format) as out:
+        out.write(x)
+    return Path(path)

@@ -9,6 +9,7 @@ from typing import Any
 
 from soundgen.cli.overrides import add_override_options, collect_overrides
 from soundgen.errors import AudioReadError, SoundgenError
+from soundgen.utils import check_writable
 
 CODEC_MODEL_HELP = (
     "codec model directory (default: codec/ of the model 'generate' uses: $SOUNDGEN_MODEL or models/default)"
@@ -128,6 +129,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     _check_input(args.input)
     _check_output(args.input, args.output)
+    check_writable(args.output)
     if args.bitrate <= 0:
         raise SoundgenError(f"--bitrate must be positive, got {args.bitrate}")
     codec = load_codec(args.model)
@@ -141,11 +143,14 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
+    from soundgen.audio.writer import format_from_path
     from soundgen.codec.files import decode_file
     from soundgen.codec.io import load_codec
 
     _check_input(args.input)
     _check_output(args.input, args.output)
+    format_from_path(args.output)  # an unknown suffix is refused before the model loads
+    check_writable(args.output)
     if args.sample_rate is not None and not 1000 <= args.sample_rate <= 384000:
         raise SoundgenError(f"--sample-rate must be between 1000 and 384000, got {args.sample_rate}")
     codec = load_codec(args.model)

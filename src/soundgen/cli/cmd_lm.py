@@ -225,21 +225,25 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from soundgen.audio.io import format_from_path, write_audio
+    from soundgen.audio.io import write_audio
+    from soundgen.audio.writer import format_from_path
     from soundgen.pipeline import GenerationRequest, TextToSound
+    from soundgen.utils import check_writable
 
     if args.threads > 0:
         import torch
 
         torch.set_num_threads(args.threads)
-    format_from_path(args.output)  # refuse an unknown suffix before spending time generating
+    format_from_path(args.output)  # refuse an unknown suffix or an unwritable place before spending time generating
     req = GenerationRequest(
         args.prompt, args.duration, args.count, args.seed, args.cfg, args.temperature, args.top_k, args.top_p
     )
     req.check()
+    paths = _numbered(args.output, req.count)
+    for path in paths:
+        check_writable(path)
     tts = TextToSound.load(args.model, device=args.device, dtype=args.dtype)
     result = _run_generation(tts, req, args.continue_from)
-    paths = _numbered(args.output, len(result.audio))
     for path, audio in zip(paths, result.audio, strict=True):
         write_audio(path, audio, result.sample_rate)
         print(path)

@@ -1,7 +1,8 @@
 """Compress audio files to ``.sgc`` and back with a codec, streaming, in bounded memory.
 
 Audio that libsndfile can open is read, resampled (soxr streaming) and encoded block by block, so an hour of
-audio never sits in memory whole; other formats go through :func:`soundgen.audio.io.read_audio` (ffmpeg).
+audio never sits in memory whole; other formats go through :func:`soundgen.audio.io.read_audio` (ffmpeg). Decoding
+writes the audio as it is decoded (:class:`~soundgen.audio.writer.AudioFileWriter`), in every output format.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import torch
 
 from soundgen.audio.archive import MEMBER_SEPARATOR
 from soundgen.audio.container import SgcHeader, SgcReader, SgcWriter, bits_for
-from soundgen.audio.io import format_from_path, read_audio, resample, to_channels, write_audio
+from soundgen.audio.io import read_audio, resample, to_channels
+from soundgen.audio.writer import AudioFileWriter
 from soundgen.codec.io import weights_hash
 from soundgen.codec.model import Codec
 from soundgen.errors import AudioReadError, CorruptFileError, InvalidAudioError
-from soundgen.utils import atomic_path, progress
+from soundgen.utils import progress, write_error
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,7 @@ def encode_file(
 
     Raises:
         AudioReadError / InvalidAudioError: unreadable input.
+        OutputWriteError: ``dst`` cannot be written (permission, a file in the way, full disk).
     """
     src = Path(src)
     blocks, in_rate, in_channels = _audio_blocks(src, codec.sample_rate, codec.channels)
@@ -144,7 +147,10 @@ def encode_file(
     bar.close()
     if counter["length"] == 0:
         raise AudioReadError(f"{src}: the file holds no audio samples (zero length)")
-    written = writer.finish(dst, length=counter["length"])
+    try:
+        written = writer.finish(dst, length=counter["length"])
+    except OSError as e:
+        raise write_error(dst, e) from e
     return EncodeResult(written, Path(dst).stat().st_size, counter["length"] / codec.sample_rate)
 
 
@@ -165,17 +171,21 @@ def check_compatible(codec: Codec, header: SgcHeader, path: Path) -> None:
 def decode_file(codec: Codec, src: str | Path, dst: str | Path, *, sample_rate: int | None = None) -> SgcHeader:
     """Decode ``src`` (.sgc) to an audio file ``dst``; at the codec's rate unless ``sample_rate`` is given.
 
-    The output appears only when the whole input was read and verified (checksums included).
+    The audio is written as it is decoded, in any output format, so memory does not grow with the file's length.
+    The output appears only when the whole input was read and verified (checksums included): until then it is a
+    temporary file beside ``dst``, removed on any failure.
 
     Raises:
         CorruptFileError: damaged file or one made by another model.
+        AudioWriteError: an output format that cannot be written (before anything is decoded).
+        OutputWriteError: ``dst`` cannot be written (permission, a file in the way, full disk).
     """
     src, dst = Path(src), Path(dst)
-    format_from_path(dst)  # an unsupported output format fails now, not after decoding everything
+    rate = sample_rate or codec.sample_rate
+    out = AudioFileWriter(dst, rate, codec.channels)  # an unsupported output format fails now, not after decoding
     with SgcReader(src) as reader:
         header = reader.header
         check_compatible(codec, header, src)
-        rate = sample_rate or codec.sample_rate
         # Decode in pieces of DECODE_FRAMES so that activations stay small whatever the chunk size.
         chunks = (
             torch.from_numpy(c[:, i : i + DECODE_FRAMES])[None].to(next(codec.parameters()).device)
@@ -185,24 +195,9 @@ def decode_file(codec: Codec, src: str | Path, dst: str | Path, *, sample_rate: 
         audio = _trimmed(codec.stream_decode(chunks), header.length)
         if rate != codec.sample_rate:
             audio = _resampled(audio, codec.sample_rate, rate, codec.channels)
-        if dst.suffix.lower() in (".wav", ".flac"):
-            with (
-                atomic_path(dst) as tmp,
-                sf.SoundFile(
-                    str(tmp),
-                    "w",
-                    samplerate=rate,
-                    channels=codec.channels,
-                    subtype="PCM_16",
-                    format="WAV" if dst.suffix.lower() == ".wav" else "FLAC",
-                ) as out,
-            ):
-                for block in audio:
-                    out.write(np.clip(block.T, -1.0, 1.0))
-        else:
-            parts = list(audio)
-            whole = np.concatenate(parts, axis=1) if parts else np.zeros((codec.channels, 0), np.float32)
-            write_audio(dst, np.clip(whole, -1.0, 1.0), rate)
+        with out:
+            for block in audio:
+                out.write(block)
     return header
 
 
