@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from soundgen.errors import CancelledError, InvalidRequestError
-from soundgen.lm.sampling import SamplingParams
+from soundgen.lm.sampling_params import SamplingParams
 from soundgen.pipeline import GenerationRequest, TextToSound
 
 

@@ -11,7 +11,6 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -21,9 +20,9 @@ import torch
 
 from soundgen.errors import CorruptFileError, InvalidRequestError, ModelNotFoundError
 from soundgen.lm.conditioners import TextConditioner, check_prompt
-from soundgen.lm.generate import generate_codes
+from soundgen.lm.generate import CancelFn, ProgressFn, generate_codes
 from soundgen.lm.model import LMModel
-from soundgen.lm.sampling import SamplingParams
+from soundgen.lm.sampling_params import DEFAULTS, SEED, SamplingParams
 from soundgen.model_files import default_model_dir
 from soundgen.tokenizer import AudioTokenizer
 
@@ -31,8 +30,6 @@ log = logging.getLogger(__name__)
 
 MAX_DURATION = 600.0
 MAX_COUNT = 16
-ProgressFn = Callable[[int, int], None]
-CancelFn = Callable[[], bool]
 DType = Literal["float32", "bfloat16", "int8"]
 
 
@@ -44,25 +41,25 @@ class GenerationRequest:
         prompt: text describing the sound.
         duration: seconds of audio per sound (0 < duration <= 600).
         count: sounds to generate for the prompt (1..16), in one batch.
-        seed: random seed; None draws one (reported in the result).
-        cfg_coef: classifier-free guidance strength (1 = no guidance).
-        temperature: sampling temperature (0 = greedy).
-        top_k: sample among the k most likely tokens (0 = all).
-        top_p: nucleus sampling threshold (0 = off).
+        seed, cfg_coef, temperature, top_k, top_p: the sampling settings, as :class:`SamplingParams` has them
+            (defaults and limits there: :data:`~soundgen.lm.sampling.LIMITS`); a None seed draws one (reported in
+            the result).
     """
 
     prompt: str
     duration: float = 5.0
     count: int = 1
-    seed: int | None = None
-    cfg_coef: float = 3.0
-    temperature: float = 1.0
-    top_k: int = 250
-    top_p: float = 0.0
+    seed: int | None = DEFAULTS.seed
+    cfg_coef: float = DEFAULTS.cfg_coef
+    temperature: float = DEFAULTS.temperature
+    top_k: int = DEFAULTS.top_k
+    top_p: float = DEFAULTS.top_p
 
     def sampling(self) -> SamplingParams:
-        """The sampling parameters of this request."""
-        return SamplingParams(self.temperature, self.top_k, self.top_p, self.cfg_coef)
+        """The sampling settings of this request."""
+        return SamplingParams(
+            temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, cfg_coef=self.cfg_coef, seed=self.seed
+        )
 
     def check(self) -> None:
         """Raise :class:`InvalidRequestError` naming the first invalid field."""
@@ -70,7 +67,6 @@ class GenerationRequest:
         _check_duration(self.duration)
         if not isinstance(self.count, int) or not 1 <= self.count <= MAX_COUNT:
             raise InvalidRequestError(f"count must be between 1 and {MAX_COUNT}, got {self.count}")
-        _check_seed(self.seed)
         self.sampling().check()
 
 
@@ -98,11 +94,6 @@ class GenerationResult:
 def _check_duration(duration: float) -> None:
     if not isinstance(duration, int | float) or not math.isfinite(duration) or not 0 < duration <= MAX_DURATION:
         raise InvalidRequestError(f"duration must be between 0 and {MAX_DURATION:g} seconds, got {duration}")
-
-
-def _check_seed(seed: int | None) -> None:
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63):
-        raise InvalidRequestError(f"seed must be a non-negative integer below 2**63, got {seed!r}")
 
 
 def limit_peak(audio: np.ndarray, ceiling: float = 0.98) -> np.ndarray:
@@ -248,7 +239,7 @@ class TextToSound:
             prompts: B prompts.
             duration: seconds of new audio per sound.
             params: sampling settings (defaults: :class:`SamplingParams`).
-            seed: random seed; None draws one.
+            seed: random seed; None takes ``params.seed``, and when that is None too draws one.
             audio_prompt: optional ``[C, T]`` (or ``[T]``) audio to continue: every sound starts with it (as the
                 codec reconstructs it) and goes on for ``duration`` more seconds.
             audio_prompt_rate: sample rate of ``audio_prompt`` (default: the codec's).
@@ -259,14 +250,13 @@ class TextToSound:
         Returns:
             :class:`GenerationResult` with B arrays ``[C, T]``.
         """
-        params = params or SamplingParams()
+        params = dataclasses.replace(params or SamplingParams(), **({} if seed is None else {"seed": seed}))
         params.check()
         _check_duration(duration)
-        _check_seed(seed)
         if not prompts or len(prompts) > 64:
             raise InvalidRequestError(f"give between 1 and 64 prompts, got {len(prompts)}")
         prompts = [check_prompt(p) for p in prompts]
-        seed = secrets.randbelow(2**31) if seed is None else seed
+        seed = secrets.randbelow(int(SEED.maximum) + 1) if params.seed is None else params.seed
         started = time.perf_counter()
         with torch.inference_mode():
             cond = self.conditioner.encode(prompts)

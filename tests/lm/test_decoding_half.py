@@ -11,7 +11,8 @@ from soundgen.lm.config import LMConfig
 from soundgen.lm.generate import generate_codes
 from soundgen.lm.model import LMModel, Memory
 from soundgen.lm.patterns import build_delay_pattern, shift_right
-from soundgen.lm.sampling import SamplingParams, apply_cfg
+from soundgen.lm.sampling import apply_cfg
+from soundgen.lm.sampling_params import SamplingParams
 from soundgen.lm.transformer import HalfPacked, pack_half, step_matrix
 
 

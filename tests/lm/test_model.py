@@ -11,7 +11,8 @@ from soundgen.lm.config import LMConfig
 from soundgen.lm.generate import generate_codes, plan_chunks, steps_of
 from soundgen.lm.model import LMModel, Memory
 from soundgen.lm.patterns import build_delay_pattern, shift_right
-from soundgen.lm.sampling import SamplingParams, apply_cfg, sample_tokens
+from soundgen.lm.sampling import apply_cfg, sample_tokens
+from soundgen.lm.sampling_params import SamplingParams
 from soundgen.lm.transformer import StepFormat
 
 

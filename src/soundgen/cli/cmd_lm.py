@@ -80,11 +80,7 @@ def _register_generate(top: Any) -> None:
     p.add_argument("prompt", help="what the sound should be, e.g. 'a heavy door slams'")
     p.add_argument("-d", "--duration", type=float, default=5.0, help="seconds per sound (default 5)")
     p.add_argument("-n", "--count", type=int, default=1, help="sounds to generate; >1 numbers the files")
-    p.add_argument("--seed", type=int, help="random seed (printed when not given)")
-    p.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance strength (default 3; 1 = off)")
-    p.add_argument("--top-k", type=int, default=250, help="sample among the k likeliest tokens (default 250; 0 = all)")
-    p.add_argument("--top-p", type=float, default=0.0, help="nucleus sampling threshold (default 0 = off)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1; 0 = greedy)")
+    _sampling_options(p, seed_help="random seed, {range} (printed when not given)")
     p.add_argument(
         "--continue",
         dest="continue_from",
@@ -104,6 +100,25 @@ def _register_generate(top: Any) -> None:
                         "is lossy and only faster where the weights are not float16-exact")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.set_defaults(func=_generate)
+
+
+def _sampling_options(p: argparse.ArgumentParser, seed_help: str, seed: int | None = None) -> None:
+    """The sampling options (``--seed --cfg --top-k --top-p --temperature``), their defaults and ranges those of
+    :mod:`soundgen.lm.sampling_params`, which checks them."""
+    from soundgen.lm.sampling_params import CFG_COEF, DEFAULTS, SEED, TEMPERATURE, TOP_K, TOP_P, Limit
+
+    def text(what: str, limit: Limit, default: float) -> str:
+        return f"{what}, {limit.text()} (default {default:g}" + (f"; {limit.off})" if limit.off else ")")
+
+    p.add_argument("--seed", type=int, default=seed, help=seed_help.format(range=SEED.text()))
+    p.add_argument("--cfg", type=float, default=DEFAULTS.cfg_coef,
+                   help=text("classifier-free guidance strength", CFG_COEF, DEFAULTS.cfg_coef))
+    p.add_argument("--top-k", type=int, default=DEFAULTS.top_k,
+                   help=text("sample among the k likeliest tokens", TOP_K, DEFAULTS.top_k))
+    p.add_argument("--top-p", type=float, default=DEFAULTS.top_p,
+                   help=text("nucleus sampling threshold", TOP_P, DEFAULTS.top_p))
+    p.add_argument("--temperature", type=float, default=DEFAULTS.temperature,
+                   help=text("sampling temperature", TEMPERATURE, DEFAULTS.temperature))
 
 
 def _register_eval(ev: Any) -> None:
@@ -137,8 +152,8 @@ def _register_eval(ev: Any) -> None:
     p.add_argument("--split", default="test", help="real clips to compare with (default test)")
     p.add_argument("--count", type=int, default=4, help="sounds per prompt (default 4)")
     p.add_argument("--duration", type=float, default=4.0, help="seconds per sound (default 4)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cfg", type=float, default=3.0)
+    _sampling_options(p, seed_help="seed of the first prompt's sounds, {range} (default 0; prompt i uses seed + i)",
+                      seed=0)
     p.add_argument("--max-real", type=int, default=500, help="real clips at most (default 500)")
     p.add_argument("--out", type=Path, default=Path("eval_generation"), help="directory for report.json and report.md")
     p.set_defaults(func=_eval_generation)
@@ -236,7 +251,8 @@ def _generate(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     format_from_path(args.output)  # refuse an unknown suffix or an unwritable place before spending time generating
     req = GenerationRequest(
-        args.prompt, args.duration, args.count, args.seed, args.cfg, args.temperature, args.top_k, args.top_p
+        args.prompt, args.duration, args.count, seed=args.seed, cfg_coef=args.cfg, temperature=args.temperature,
+        top_k=args.top_k, top_p=args.top_p,
     )
     req.check()
     paths = _numbered(args.output, req.count)
@@ -331,14 +347,13 @@ def _train_classifier(args: argparse.Namespace) -> int:
 
 def _eval_generation(args: argparse.Namespace) -> int:
     from soundgen.eval.generation_eval import GenerationEvalConfig, evaluate_generation
+    from soundgen.lm.sampling_params import SamplingParams
 
+    sampling = SamplingParams(
+        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, cfg_coef=args.cfg, seed=args.seed
+    )
     cfg = GenerationEvalConfig(
-        count=args.count,
-        duration=args.duration,
-        seed=args.seed,
-        cfg_coef=args.cfg,
-        split=args.split,
-        max_real=args.max_real,
+        count=args.count, duration=args.duration, sampling=sampling, split=args.split, max_real=args.max_real
     )
     classifier = args.classifier or args.data / "classifier"
     report = evaluate_generation(args.model, args.prompts, args.data, classifier, args.out, cfg)

@@ -14,7 +14,7 @@ import json
 import resource
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import torch
 from soundgen.errors import InvalidRequestError, SoundgenError
 from soundgen.eval.classifier import AudioClassifier, codec_round_trips, load_classifier, load_split
 from soundgen.eval.sheet import PITCHED, contact_sheet, is_silent, pitch_strength
+from soundgen.lm.sampling_params import SamplingParams
 from soundgen.utils import atomic_write, progress
 
 FD_NOTE = (
@@ -46,16 +47,27 @@ class PromptSpec:
 
 @dataclass
 class GenerationEvalConfig:
-    """What to generate for the evaluation."""
+    """What to generate for the evaluation.
+
+    Attributes:
+        count: sounds per prompt.
+        duration: seconds per sound.
+        sampling: the sampling settings; prompt i's sounds use seed ``sampling.seed + i`` (0 when None), and that
+            seed also picks the real clips compared with.
+        split: the dataset split of the real clips.
+        max_real: real clips at most.
+    """
 
     count: int = 4
     duration: float = 4.0
-    seed: int = 0
-    cfg_coef: float = 3.0
-    temperature: float = 1.0
-    top_k: int = 250
+    sampling: SamplingParams = field(default_factory=lambda: SamplingParams(seed=0))
     split: str = "test"
     max_real: int = 500
+
+    @property
+    def seed(self) -> int:
+        """The seed of the first prompt's sounds."""
+        return self.sampling.seed or 0
 
 
 @dataclass
@@ -195,6 +207,7 @@ def evaluate_generation(
     """
     from soundgen.pipeline import GenerationRequest, TextToSound
 
+    cfg.sampling.check()  # out-of-range settings fail now, not at the first prompt
     specs = read_prompts(prompts_file)
     classifier, creport = load_classifier(classifier_dir)  # fail early, before spending time generating
     tts = TextToSound.load(model_dir)
@@ -204,9 +217,8 @@ def evaluate_generation(
     raw: list[list[np.ndarray]] = []
     audio_s, wall_s = 0.0, 0.0
     for i, spec in enumerate(progress(specs, desc="generate", unit="prompt")):
-        req = GenerationRequest(
-            spec.prompt, cfg.duration, cfg.count, cfg.seed + i, cfg.cfg_coef, cfg.temperature, cfg.top_k
-        )
+        sampling = asdict(replace(cfg.sampling, seed=cfg.seed + i))  # its fields are GenerationRequest's
+        req = GenerationRequest(spec.prompt, cfg.duration, cfg.count, **sampling)
         started = time.perf_counter()
         result = tts.generate(req)
         wall_s += time.perf_counter() - started

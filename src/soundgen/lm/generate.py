@@ -16,7 +16,8 @@ import torch
 from soundgen.errors import CancelledError
 from soundgen.lm.model import LMModel, Memory, StepPlan
 from soundgen.lm.patterns import build_delay_pattern, pattern_length, revert_delay_pattern
-from soundgen.lm.sampling import SamplingParams, apply_cfg, sample_tokens
+from soundgen.lm.sampling import apply_cfg, sample_tokens
+from soundgen.lm.sampling_params import SamplingParams
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]

@@ -2,39 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from soundgen.errors import InvalidRequestError
-
-
-@dataclass
-class SamplingParams:
-    """How tokens are drawn.
-
-    Attributes:
-        temperature: softmax temperature; 0 picks the most likely token (greedy).
-        top_k: keep only the k most likely tokens (0: no limit).
-        top_p: keep the smallest set of tokens whose probability reaches p (0: no nucleus filtering).
-        cfg_coef: classifier-free guidance: ``uncond + cfg_coef * (cond - uncond)``; 1 is the plain conditional.
-    """
-
-    temperature: float = 1.0
-    top_k: int = 250
-    top_p: float = 0.0
-    cfg_coef: float = 3.0
-
-    def check(self) -> None:
-        """Raise :class:`InvalidRequestError` for values out of range."""
-        if not self.temperature >= 0.0 or self.temperature > 100.0:
-            raise InvalidRequestError(f"temperature must be between 0 and 100, got {self.temperature}")
-        if self.top_k < 0:
-            raise InvalidRequestError(f"top_k must be 0 (off) or positive, got {self.top_k}")
-        if not 0.0 <= self.top_p <= 1.0:
-            raise InvalidRequestError(f"top_p must be between 0 (off) and 1, got {self.top_p}")
-        if not 0.0 <= self.cfg_coef <= 100.0:
-            raise InvalidRequestError(f"cfg_coef must be between 0 and 100, got {self.cfg_coef}")
+from soundgen.lm.sampling_params import SamplingParams
 
 
 def apply_cfg(cond: torch.Tensor, uncond: torch.Tensor, coef: float) -> torch.Tensor:

@@ -22,6 +22,7 @@ from sqlalchemy import CursorResult, Table, bindparam, false, func, insert, sele
 from sqlalchemy.orm import Session
 
 from soundgen.errors import InvalidRequestError
+from soundgen.lm.sampling_params import SEED
 from soundgen.service.batching import batcher_of
 from soundgen.service.db import Database
 from soundgen.service.models import ACTIVE_STATES, FINAL_STATES, JOB_STATES, Job, JobTransition
@@ -57,7 +58,7 @@ def _transition(s: Session, job_id: str, state: str, now: float) -> None:
 def new_job_values(owner: str, req: GenerationCreate, idempotency_key: str | None = None) -> dict[str, Any]:
     """Every column of a new queued job for ``req`` (a random seed when the request names none)."""
     now = time.time()
-    seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
+    seed = req.seed if req.seed is not None else secrets.randbelow(int(SEED.maximum) + 1)
     return dict(
         id=uuid.uuid4().hex, owner=owner, state="queued", prompt=req.prompt.strip(), duration=req.duration,
         count=req.count, seed=seed, cfg_coef=req.cfg_coef, temperature=req.temperature, top_k=req.top_k,

@@ -10,10 +10,16 @@ from typing import Literal
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from soundgen.lm.sampling_params import SEED, TOP_K
+
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JOB_STATES: tuple[JobState, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 ACTIVE_STATES: frozenset[str] = frozenset({"queued", "running"})
+# A job's sampling settings are columns of their own, checked with soundgen.lm.sampling_params's limits before they
+# are stored. The integer ones are INTEGER columns (32-bit signed on PostgreSQL): the limits must fit them.
+INTEGER_MAX = 2**31 - 1
+assert SEED.maximum <= INTEGER_MAX and TOP_K.maximum <= INTEGER_MAX, "a sampling limit exceeds its INTEGER column"
 
 
 class Base(DeclarativeBase):

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from soundgen.lm.sampling_params import CFG_COEF, DEFAULTS, SEED, TEMPERATURE, TOP_K, TOP_P
 from soundgen.service.models import JobState
 
 AudioFormat = Literal["wav", "flac", "opus", "ogg", "mp3"]
@@ -23,11 +24,17 @@ class GenerationCreate(BaseModel):
     prompt: str = Field(min_length=1, description="what the sound should be, in plain words")
     duration: float = Field(default=5.0, gt=0, description="seconds of audio per sound")
     count: int = Field(default=1, ge=1, description="how many variations to generate")
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="random seed; empty picks one")
-    cfg_coef: float = Field(default=3.0, ge=0, le=20, description="classifier-free guidance strength")
-    temperature: float = Field(default=1.0, ge=0, le=5, description="sampling temperature (0: greedy)")
-    top_k: int = Field(default=250, ge=0, le=100_000, description="sample from the k likeliest tokens (0: all)")
-    top_p: float = Field(default=0.0, ge=0, le=1, description="nucleus sampling mass (0: off)")
+    # The sampling settings: defaults and limits are soundgen.lm.sampling_params's, shared with the CLI and pipeline.
+    seed: int | None = Field(default=DEFAULTS.seed, ge=SEED.minimum, le=SEED.maximum,
+                             description="random seed; empty picks one")
+    cfg_coef: float = Field(default=DEFAULTS.cfg_coef, ge=CFG_COEF.minimum, le=CFG_COEF.maximum,
+                            description="classifier-free guidance strength")
+    temperature: float = Field(default=DEFAULTS.temperature, ge=TEMPERATURE.minimum, le=TEMPERATURE.maximum,
+                               description="sampling temperature (0: greedy)")
+    top_k: int = Field(default=DEFAULTS.top_k, ge=TOP_K.minimum, le=TOP_K.maximum,
+                       description="sample from the k likeliest tokens (0: all)")
+    top_p: float = Field(default=DEFAULTS.top_p, ge=TOP_P.minimum, le=TOP_P.maximum,
+                         description="nucleus sampling mass (0: off)")
 
 
 class GenerationBatch(BaseModel):

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from sqlalchemy.exc import OperationalError
@@ -27,11 +27,12 @@ from soundgen.service.render import Rendered, result_files
 from soundgen.service.settings import ServiceSettings
 from soundgen.service.storage import Storage, job_prefix, result_key
 
+if TYPE_CHECKING:  # the API process does not import torch; the model process does
+    from soundgen.pipeline import CancelFn, ProgressFn
+
 log = logging.getLogger(__name__)
 
 LATE_CANCEL = "cancelled after its last step; the sounds it made were discarded"
-ProgressFn = Callable[[int, int], None]
-CancelFn = Callable[[], bool]
 
 
 class Generator(Protocol):

@@ -322,7 +322,7 @@ def validate(parts: _Parts, cache: TokenCache, cfg: LMRunConfig, step: int, logg
 
 def log_samples(parts: _Parts, codec: AudioTokenizer, p: LMTrainParams, step: int, logger: ScalarLogger) -> None:
     """Generate the fixed prompts (seed 0) and log their audio and spectrograms."""
-    from soundgen.lm.sampling import SamplingParams
+    from soundgen.lm.sampling_params import SamplingParams
     from soundgen.pipeline import TextToSound
 
     tts = TextToSound(codec, parts.lm, parts.conditioner)
