@@ -31,6 +31,18 @@ def index() -> FileResponse:
     return FileResponse(WEB_DIR / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"})
 
 
+# The page of one sound is the same file for every address: whether a job exists, and whose it is, only the API
+# says, to the key that asks (404 for a job that is someone else's, as for one that never was).
+_SOUND_HEADERS = {"Cache-Control": "no-cache", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}
+
+
+@router.get("/sound/{job_id}")
+@router.get("/sound/{job_id}/{index}")
+def sound_page(job_id: str, index: str | None = None) -> FileResponse:
+    """The page of one sound (or every sound of one job): a link to share."""
+    return FileResponse(WEB_DIR / "sound.html", media_type="text/html", headers=_SOUND_HEADERS)
+
+
 @router.get("/docs")
 def docs() -> HTMLResponse:
     """Interactive API docs, with every asset served by this app (works offline)."""
