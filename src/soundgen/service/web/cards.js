@@ -51,7 +51,7 @@ export function renderJob(job, actions = null) {
     h("div", { class: "job-head" },
       h("div", {}, h("div", { class: "job-title" }, job.prompt), h("div", { class: "job-meta" }, meta)),
       h("span", { class: `state ${job.state}` }, STATE_LABEL[job.state] || job.state)));
-  if (job.negative_prompt) card.querySelector(".job-meta").append(h("div", {}, `not: ${job.negative_prompt}`));
+  if (job.negative_prompt) card.querySelector(".job-meta").append(h("div", { class: "negative" }, `negative prompt: ${job.negative_prompt}`));
   if (isActive(job)) {
     card.append(h("div", { class: "progress" },
       h("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0",

@@ -19,7 +19,7 @@ function readSettings() {
     seed: $("seed-random").checked ? null : numberOrNull($("seed").value), cfg_coef: Number($("cfg").value),
     temperature: Number($("temperature").value), top_k: Number($("top-k").value || 0), top_p: Number($("top-p").value) };
   const negative = $("negative-prompt").value.trim();
-  if (negative && !$("negative-field").hidden) body.negative_prompt = negative;
+  if (negative) body.negative_prompt = negative;
   return body;
 }
 
@@ -170,7 +170,7 @@ export function setupForm(info, queued) {
   $("count").replaceChildren(...Array.from({ length: info.max_count }, (_, i) => h("option", { value: i + 1 }, String(i + 1))));
   $("examples").replaceChildren(...info.example_prompts.map((p) => h("button", { class: "chip", type: "button",
     onclick: () => { $("prompt").value = p; $("prompt").dispatchEvent(new Event("input")); $("prompt").focus(); } }, p)));
-  $("negative-field").hidden = !("negative_prompt" in (info.settings || {}));
+  $("negative-prompt").maxLength = info.max_prompt_chars;
   applyDefaults();
   $("prompt").dispatchEvent(new Event("input"));
   $("form").addEventListener("submit", submit);
