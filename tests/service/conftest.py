@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 from pg_server import PostgresServer, PostgresUnavailable, start_postgres
-from svc_helpers import DATABASES, LiveServer, api_settings, database_url, start_server  # tests/service is on the path
+from svc_helpers import (  # tests/service is on the path
+    DATABASES,
+    SCREENSHOT_DIRS,
+    LiveServer,
+    api_settings,
+    database_url,
+    start_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +40,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = start_server(api_settings(tmp_path_factory.mktemp("svc")))
     yield live
     live.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say where the browser tests' screenshots are (1280x900 and 390x844, for a reviewer to look at)."""
+    shots = sorted(p for d in SCREENSHOT_DIRS for p in d.glob("*.png"))
+    if shots:
+        terminalreporter.write_sep("-", f"{len(shots)} screenshots of the page")
+        for d in sorted({p.parent for p in shots}):
+            terminalreporter.write_line(f"{d}: {', '.join(p.name for p in shots if p.parent == d)}")

@@ -21,6 +21,7 @@ from soundgen.service.settings import ServiceSettings
 
 _MODEL: list[Any] = []
 DATABASES = ["sqlite", "postgresql"]  # the job-store and API tests run on each
+SCREENSHOT_DIRS: set[Path] = set()  # where the browser tests saved screenshots (listed at the end of the run)
 
 
 def tiny_generator() -> Any:

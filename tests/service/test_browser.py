@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from svc_helpers import LiveServer, start_server
+from svc_helpers import SCREENSHOT_DIRS, LiveServer, start_server
 
 from soundgen.cli.main import main
 from soundgen.service.settings import ServiceSettings
@@ -49,8 +49,11 @@ def browser() -> Iterator[Any]:
 
 
 def shots_dir(tmp_path: Path) -> Path:
+    """Where a test saves its screenshots: $SOUNDGEN_SCREENSHOT_DIR, else its tmp dir (listed at the end of the run by
+    conftest.py, so that a reviewer finds them)."""
     path = Path(os.environ.get("SOUNDGEN_SCREENSHOT_DIR", tmp_path))
     path.mkdir(parents=True, exist_ok=True)
+    SCREENSHOT_DIRS.add(path)
     return path
 
 
