@@ -98,3 +98,54 @@ def test_limit_peak_scales_overshoot_and_keeps_quiet_audio() -> None:
     out = limit_peak(loud)
     assert out.dtype == np.float32 and np.isclose(np.abs(out).max(), 0.98)
     assert np.allclose(out[0, :3] / loud[0, :3], 0.49) and out[0, 3] == 0.0  # one gain for all, NaN -> 0
+
+
+@pytest.fixture(scope="module")
+def listening() -> TextToSound:
+    """The tiny random model with its cross-attention made loud. At random initialisation the text moves the logits
+    by about 1e-3 (their spread is 0.1), so no prompt, negative or not, changes a draw; scaled up, the text decides
+    tokens, as it does in a trained model."""
+    import torch
+
+    tts = TextToSound.tiny_random(seed=0)
+    with torch.no_grad():
+        for block in tts.lm.blocks:
+            block.cross_attn.out.weight.mul_(100.0)
+    return tts
+
+
+def test_a_negative_prompt_changes_the_sound_and_none_keeps_it(listening: TextToSound) -> None:
+    def sound(**settings: object) -> np.ndarray:
+        return listening.generate(GenerationRequest("rain", duration=0.1, seed=5, **settings)).audio[0]
+
+    plain, steered = sound(), sound(negative_prompt="a dog barking")
+    assert not np.array_equal(plain, steered)
+    assert np.array_equal(steered, sound(negative_prompt="a dog barking"))  # reproducible
+    assert not np.array_equal(steered, sound(negative_prompt="thunder"))  # the text itself matters
+    for none in (None, "", "   "):
+        assert np.array_equal(plain, sound(negative_prompt=none))
+    # without guidance there is nothing to steer
+    assert np.array_equal(sound(cfg_coef=1.0), sound(cfg_coef=1.0, negative_prompt="a dog barking"))
+
+
+def test_no_negative_prompt_guides_against_the_null_condition(tts: TextToSound) -> None:
+    import torch
+
+    from soundgen.lm.generate import generate_codes
+
+    lm = tts.lm
+    memory = lm.memory(tts.conditioner.encode(["wind", "a bell"]))
+    runs = [
+        generate_codes(lm, memory, 6, SamplingParams(), generator=torch.Generator().manual_seed(3), negative=negative)
+        for negative in (None, lm.null_memory(2))
+    ]
+    assert torch.equal(*runs)
+
+
+@pytest.mark.parametrize(
+    ("negative", "message"),
+    [("x" * 1001, "the negative prompt is 1001 characters long"), (" ".join(["boom"] * 50), "negative prompt is 50")],
+)
+def test_an_overlong_negative_prompt_is_refused(tts: TextToSound, negative: str, message: str) -> None:
+    with pytest.raises(InvalidRequestError, match=message):
+        tts.generate(GenerationRequest("rain", duration=0.05, negative_prompt=negative))

@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -21,7 +23,7 @@ import torch
 from soundgen.errors import CorruptFileError, InvalidRequestError, ModelNotFoundError
 from soundgen.lm.conditioners import TextConditioner, check_prompt
 from soundgen.lm.generate import CancelFn, ProgressFn, generate_codes
-from soundgen.lm.model import LMModel
+from soundgen.lm.model import LMModel, Memory
 from soundgen.lm.sampling_params import DEFAULTS, SEED, SamplingParams
 from soundgen.model_files import default_model_dir
 from soundgen.tokenizer import AudioTokenizer
@@ -41,9 +43,9 @@ class GenerationRequest:
         prompt: text describing the sound.
         duration: seconds of audio per sound (0 < duration <= 600).
         count: sounds to generate for the prompt (1..16), in one batch.
-        seed, cfg_coef, temperature, top_k, top_p: the sampling settings, as :class:`SamplingParams` has them
-            (defaults and limits there: :data:`~soundgen.lm.sampling.LIMITS`); a None seed draws one (reported in
-            the result).
+        seed, cfg_coef, temperature, top_k, top_p, negative_prompt: the sampling settings, as
+            :class:`SamplingParams` has them (defaults and limits there: :data:`~soundgen.lm.sampling_params.LIMITS`);
+            a None seed draws one (reported in the result); a negative prompt is what guidance steers away from.
     """
 
     prompt: str
@@ -54,11 +56,13 @@ class GenerationRequest:
     temperature: float = DEFAULTS.temperature
     top_k: int = DEFAULTS.top_k
     top_p: float = DEFAULTS.top_p
+    negative_prompt: str | None = DEFAULTS.negative_prompt
 
     def sampling(self) -> SamplingParams:
         """The sampling settings of this request."""
         return SamplingParams(
-            temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, cfg_coef=self.cfg_coef, seed=self.seed
+            temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, cfg_coef=self.cfg_coef, seed=self.seed,
+            negative_prompt=self.negative_prompt,
         )
 
     def check(self) -> None:
@@ -68,6 +72,7 @@ class GenerationRequest:
         if not isinstance(self.count, int) or not 1 <= self.count <= MAX_COUNT:
             raise InvalidRequestError(f"count must be between 1 and {MAX_COUNT}, got {self.count}")
         self.sampling().check()
+        negative_text(self.negative_prompt)
 
 
 @dataclass
@@ -94,6 +99,27 @@ class GenerationResult:
 def _check_duration(duration: float) -> None:
     if not isinstance(duration, int | float) or not math.isfinite(duration) or not 0 < duration <= MAX_DURATION:
         raise InvalidRequestError(f"duration must be between 0 and {MAX_DURATION:g} seconds, got {duration}")
+
+
+def negative_text(text: str | None) -> str | None:
+    """A negative prompt stripped, or None when there is none (None or blank).
+
+    Raises:
+        InvalidRequestError: the text is longer than a prompt may be (the message names the negative prompt).
+    """
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    with _negative_errors():
+        return check_prompt(text)
+
+
+@contextlib.contextmanager
+def _negative_errors() -> Iterator[None]:
+    """Word the prompt checks' errors for the negative prompt: "the negative prompt is 40 tokens long; ..."."""
+    try:
+        yield
+    except InvalidRequestError as e:
+        raise InvalidRequestError(str(e).replace("the prompt", "the negative prompt", 1)) from None
 
 
 def limit_peak(audio: np.ndarray, ceiling: float = 0.98) -> np.ndarray:
@@ -238,7 +264,8 @@ class TextToSound:
         Args:
             prompts: B prompts.
             duration: seconds of new audio per sound.
-            params: sampling settings (defaults: :class:`SamplingParams`).
+            params: sampling settings (defaults: :class:`SamplingParams`); its negative prompt, when given, is
+                encoded once and guides every sound.
             seed: random seed; None takes ``params.seed``, and when that is None too draws one.
             audio_prompt: optional ``[C, T]`` (or ``[T]``) audio to continue: every sound starts with it (as the
                 codec reconstructs it) and goes on for ``duration`` more seconds.
@@ -250,17 +277,21 @@ class TextToSound:
         Returns:
             :class:`GenerationResult` with B arrays ``[C, T]``.
         """
-        params = dataclasses.replace(params or SamplingParams(), **({} if seed is None else {"seed": seed}))
+        params = params or SamplingParams()
+        if seed is not None:
+            params = dataclasses.replace(params, seed=seed)
         params.check()
         _check_duration(duration)
         if not prompts or len(prompts) > 64:
             raise InvalidRequestError(f"give between 1 and 64 prompts, got {len(prompts)}")
         prompts = [check_prompt(p) for p in prompts]
+        negative = negative_text(params.negative_prompt)
         seed = secrets.randbelow(int(SEED.maximum) + 1) if params.seed is None else params.seed
         started = time.perf_counter()
         with torch.inference_mode():
             cond = self.conditioner.encode(prompts)
             memory = self.lm.memory(cond)
+            negative_memory = None if negative is None else self._negative_memory(negative, len(prompts))
             prompt_codes = self._encode_prompt(audio_prompt, audio_prompt_rate, len(prompts))
             generator = torch.Generator(device=self.lm.device).manual_seed(seed)
             n_frames = max(1, math.ceil(duration * self.lm.cfg.frame_rate))
@@ -274,6 +305,7 @@ class TextToSound:
                 progress=progress,
                 should_cancel=should_cancel,
                 use_cache=use_cache,
+                negative=negative_memory,
             )
             wav = self.codec.decode(codes.to(_device_of(self.codec))).float().cpu().numpy()  # [B, C, T']
         prompt_seconds = 0.0 if prompt_codes is None else prompt_codes.shape[-1] / self.lm.cfg.frame_rate
@@ -283,6 +315,13 @@ class TextToSound:
         elapsed = time.perf_counter() - started
         log.debug("generated %d x %.2f s in %.2f s", len(audio), total, elapsed)
         return GenerationResult(audio, self.sample_rate, seed, n_samples / self.sample_rate, elapsed, prompts)
+
+    def _negative_memory(self, text: str, batch: int) -> Memory:
+        """The cross-attention memory of a negative prompt, the same for each of ``batch`` sounds: ``[B, M, D]``."""
+        with _negative_errors():  # over the text encoder's token limit
+            cond = self.conditioner.encode([text])
+        one = self.lm.memory(cond)
+        return Memory(one.tokens.expand(batch, -1, -1), one.mask.expand(batch, -1))
 
     def _encode_prompt(self, audio: np.ndarray | None, rate: int | None, batch: int) -> torch.Tensor | None:
         """Audio ``[C, T]`` -> codes ``[B, K, P]`` (the same prompt for every sound), or None."""

@@ -98,6 +98,16 @@ def test_bad_prompts_are_one_line_errors(
     assert not (tmp_path / "x.wav").exists()
 
 
+def test_generate_with_a_negative_prompt(model_dir: Path, tmp_path: Path, capsys: Any) -> None:
+    out = tmp_path / "neg.wav"
+    args = ["generate", "a click sound", "-d", "0.05", "--seed", "1", "--model", str(model_dir), "-o", str(out)]
+    assert main([*args, "--negative-prompt", "a low hum"]) == 0
+    assert sf.info(out).frames == 400
+    assert main([*args, "--negative-prompt", "word " * 300]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("soundgen: error: the negative prompt is ") and "limit is" in err
+
+
 def test_an_unwritable_output_is_refused_before_generating(tmp_path: Path, capsys: Any) -> None:
     (tmp_path / "file").write_text("x")
     out = tmp_path / "file" / "x.wav"

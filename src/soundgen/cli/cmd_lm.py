@@ -103,8 +103,8 @@ def _register_generate(top: Any) -> None:
 
 
 def _sampling_options(p: argparse.ArgumentParser, seed_help: str, seed: int | None = None) -> None:
-    """The sampling options (``--seed --cfg --top-k --top-p --temperature``), their defaults and ranges those of
-    :mod:`soundgen.lm.sampling_params`, which checks them."""
+    """The sampling options (``--seed --cfg --top-k --top-p --temperature --negative-prompt``), their defaults and
+    ranges those of :mod:`soundgen.lm.sampling_params`, which checks them."""
     from soundgen.lm.sampling_params import CFG_COEF, DEFAULTS, SEED, TEMPERATURE, TOP_K, TOP_P, Limit
 
     def text(what: str, limit: Limit, default: float) -> str:
@@ -119,6 +119,9 @@ def _sampling_options(p: argparse.ArgumentParser, seed_help: str, seed: int | No
                    help=text("nucleus sampling threshold", TOP_P, DEFAULTS.top_p))
     p.add_argument("--temperature", type=float, default=DEFAULTS.temperature,
                    help=text("sampling temperature", TEMPERATURE, DEFAULTS.temperature))
+    p.add_argument("--negative-prompt", metavar="TEXT",
+                   help="what the sound should not be, e.g. 'music, voices': guidance steers away from it instead of "
+                   "from no text (no effect with --cfg 1); as long as a prompt may be")
 
 
 def _register_eval(ev: Any) -> None:
@@ -252,7 +255,7 @@ def _generate(args: argparse.Namespace) -> int:
     format_from_path(args.output)  # refuse an unknown suffix or an unwritable place before spending time generating
     req = GenerationRequest(
         args.prompt, args.duration, args.count, seed=args.seed, cfg_coef=args.cfg, temperature=args.temperature,
-        top_k=args.top_k, top_p=args.top_p,
+        top_k=args.top_k, top_p=args.top_p, negative_prompt=args.negative_prompt,
     )
     req.check()
     paths = _numbered(args.output, req.count)
@@ -350,7 +353,8 @@ def _eval_generation(args: argparse.Namespace) -> int:
     from soundgen.lm.sampling_params import SamplingParams
 
     sampling = SamplingParams(
-        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, cfg_coef=args.cfg, seed=args.seed
+        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, cfg_coef=args.cfg, seed=args.seed,
+        negative_prompt=args.negative_prompt,
     )
     cfg = GenerationEvalConfig(
         count=args.count, duration=args.duration, sampling=sampling, split=args.split, max_real=args.max_real

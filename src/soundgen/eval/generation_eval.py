@@ -205,9 +205,10 @@ def evaluate_generation(
     Returns:
         :class:`GenerationReport` (also written to ``out_dir/report.json`` and ``report.md``).
     """
-    from soundgen.pipeline import GenerationRequest, TextToSound
+    from soundgen.pipeline import GenerationRequest, TextToSound, negative_text
 
     cfg.sampling.check()  # out-of-range settings fail now, not at the first prompt
+    negative_text(cfg.sampling.negative_prompt)
     specs = read_prompts(prompts_file)
     classifier, creport = load_classifier(classifier_dir)  # fail early, before spending time generating
     tts = TextToSound.load(model_dir)

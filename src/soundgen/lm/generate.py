@@ -107,6 +107,7 @@ def generate_codes(
     stride: int | None = None,
     force_cfg_batch: bool = False,
     threads: int | None = DECODE_THREADS,
+    negative: Memory | None = None,
 ) -> torch.Tensor:
     """Generate ``n_frames`` frames of codes after an optional prompt.
 
@@ -125,6 +126,8 @@ def generate_codes(
         force_cfg_batch: run the unconditional half even when ``cfg_coef == 1`` (for tests).
         threads: intra-op CPU threads for the single decoding steps (see :data:`DECODE_THREADS`); None keeps
             torch's setting. Restored afterwards.
+        negative: memory of a negative prompt, batch B: guidance steers away from it instead of from the empty
+            condition (its logits take the unconditional branch's place); None guides against the null token.
 
     Returns:
         ``[B, K, P + n_frames]`` int64 codes (prompt first).
@@ -138,18 +141,29 @@ def generate_codes(
     loop = _Loop(steps_of(chunks, k), progress, should_cancel)
     guided = params.cfg_coef != 1.0 or force_cfg_batch
     if guided:
-        null = lm.null_memory(b)
-        pad = memory.tokens.shape[1] - 1
-        memory = Memory(
-            torch.cat([memory.tokens, torch.nn.functional.pad(null.tokens, (0, 0, 0, pad))], dim=0),
-            torch.cat([memory.mask, torch.nn.functional.pad(null.mask, (0, pad), value=False)], dim=0),
-        )
+        memory = _guidance_pair(memory, negative if negative is not None else lm.null_memory(b))
     plan = lm.step_plan(memory) if use_cache else None
     for chunk in chunks:
         context = codes[..., codes.shape[-1] - chunk.context :]
         new = _generate_chunk(lm, memory, plan, context, chunk.new, params, guided, generator, loop, threads)
         codes = torch.cat([codes, new], dim=-1)
     return codes
+
+
+def _guidance_pair(cond: Memory, uncond: Memory) -> Memory:
+    """One memory of batch 2B: the conditional rows, then the rows guidance steers away from, each padded with
+    hidden positions to the longer length ``M``. Returns ``[2B, M, D]`` tokens."""
+    if cond.tokens.shape[0] != uncond.tokens.shape[0]:
+        raise ValueError(f"the negative memory has batch {uncond.tokens.shape[0]}, the prompts {cond.tokens.shape[0]}")
+    m = max(cond.tokens.shape[1], uncond.tokens.shape[1])
+
+    def padded(x: Memory) -> tuple[torch.Tensor, torch.Tensor]:
+        pad = m - x.tokens.shape[1]
+        tokens = torch.nn.functional.pad(x.tokens, (0, 0, 0, pad))
+        return tokens.to(cond.tokens.dtype), torch.nn.functional.pad(x.mask, (0, pad), value=False)
+
+    (ct, cm), (ut, um) = padded(cond), padded(uncond)
+    return Memory(torch.cat([ct, ut], dim=0), torch.cat([cm, um], dim=0))
 
 
 def _generate_chunk(

@@ -77,6 +77,10 @@ class SamplingParams:
         top_p: keep the smallest set of tokens whose probability reaches p (0: no nucleus filtering).
         cfg_coef: classifier-free guidance: ``uncond + cfg_coef * (cond - uncond)``; 1 is the plain conditional.
         seed: random seed of the draws; None lets the caller draw one.
+        negative_prompt: text to steer away from: classifier-free guidance's unconditional branch is conditioned
+            on it instead of on nothing (``cond_neg + cfg_coef * (cond - cond_neg)``; no effect at ``cfg_coef``
+            1). None (or blank) guides against the empty condition. It counts against the same length limits as
+            the prompt (checked where the text encoder is, :meth:`soundgen.pipeline.TextToSound.generate_batch`).
     """
 
     temperature: float = 1.0
@@ -84,12 +88,15 @@ class SamplingParams:
     top_p: float = 0.0
     cfg_coef: float = 3.0
     seed: int | None = None
+    negative_prompt: str | None = None
 
     def problems(self) -> list[str]:
         """Every setting out of its range, one sentence each (empty: all are fine)."""
         found = [LIMITS[name].problem(name, getattr(self, name)) for name in LIMITS if name != "seed"]
         if self.seed is not None:
             found.append(SEED.problem("seed", self.seed))
+        if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):
+            found.append(f"negative_prompt must be text, got {type(self.negative_prompt).__name__}")
         return [p for p in found if p is not None]
 
     def check(self) -> None:

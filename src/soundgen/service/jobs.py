@@ -60,7 +60,8 @@ def new_job_values(owner: str, req: GenerationCreate, idempotency_key: str | Non
     now = time.time()
     seed = req.seed if req.seed is not None else secrets.randbelow(int(SEED.maximum) + 1)
     return dict(
-        id=uuid.uuid4().hex, owner=owner, state="queued", prompt=req.prompt.strip(), duration=req.duration,
+        id=uuid.uuid4().hex, owner=owner, state="queued", prompt=req.prompt.strip(),
+        negative_prompt=(req.negative_prompt or "").strip() or None, duration=req.duration,
         count=req.count, seed=seed, cfg_coef=req.cfg_coef, temperature=req.temperature, top_k=req.top_k,
         top_p=req.top_p, idempotency_key=idempotency_key, progress_step=0, progress_total=0,
         cancel_requested=False, attempts=0, worker_id=None, error=None, result_count=0, sample_rate=None,
@@ -331,7 +332,8 @@ def job_json(job: Job | dict[str, Any]) -> dict[str, Any]:
     return {
         "id": job_id, "state": state, "prompt": j["prompt"], "duration": float(j["duration"]), "count": j["count"],
         "seed": j["seed"], "cfg_coef": float(j["cfg_coef"]), "temperature": float(j["temperature"]),
-        "top_k": j["top_k"], "top_p": float(j["top_p"]), "progress": percent, "step": step, "total_steps": total,
+        "top_k": j["top_k"], "top_p": float(j["top_p"]), "negative_prompt": j["negative_prompt"],
+        "progress": percent, "step": step, "total_steps": total,
         "error": j["error"], "attempts": j["attempts"], "sample_rate": j["sample_rate"],
         "elapsed": _opt_float(j["elapsed"]), "created_at": float(j["created_at"]),
         "updated_at": float(j["updated_at"]), "started_at": _opt_float(j["started_at"]),

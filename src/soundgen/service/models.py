@@ -40,6 +40,7 @@ class Job(Base):
     owner: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))
     prompt: Mapped[str] = mapped_column(Text)
+    negative_prompt: Mapped[str | None] = mapped_column(Text, nullable=True)  # None: guided against no text
     duration: Mapped[float] = mapped_column(Float)
     count: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer)

@@ -35,6 +35,9 @@ class GenerationCreate(BaseModel):
                        description="sample from the k likeliest tokens (0: all)")
     top_p: float = Field(default=DEFAULTS.top_p, ge=TOP_P.minimum, le=TOP_P.maximum,
                          description="nucleus sampling mass (0: off)")
+    negative_prompt: str | None = Field(
+        default=DEFAULTS.negative_prompt, description="what the sound should not be: guidance steers away from it "
+        "(empty: from no text); counted against the prompt's length limits")
 
 
 class GenerationBatch(BaseModel):
@@ -71,6 +74,7 @@ class JobOut(BaseModel):
     temperature: float
     top_k: int
     top_p: float
+    negative_prompt: str | None = None
     progress: float = Field(description="0..100")
     step: int
     total_steps: int
@@ -111,11 +115,11 @@ class SettingInfo(BaseModel):
 
 
 def setting_infos() -> dict[str, SettingInfo]:
-    """Default and bounds of every field of :class:`GenerationCreate` but the prompt, read from its JSON schema (so
-    the page shows the defaults the API applies, never a copy of them)."""
+    """Default and bounds of every number field of :class:`GenerationCreate` (not the prompts), read from its JSON
+    schema (so the page shows the defaults the API applies, never a copy of them)."""
     out = {}
     for name, prop in GenerationCreate.model_json_schema()["properties"].items():
-        if name != "prompt":
+        if name not in ("prompt", "negative_prompt"):
             default = prop.get("default")
             out[name] = SettingInfo(default=default if isinstance(default, int | float) else None,
                                     minimum=_bound(prop, "minimum", "exclusiveMinimum"),

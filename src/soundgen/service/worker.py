@@ -153,7 +153,7 @@ class Worker:
 
         request = GenerationRequest(prompt=job.prompt, duration=job.duration, count=job.count, seed=job.seed,
                                     cfg_coef=job.cfg_coef, temperature=job.temperature, top_k=job.top_k,
-                                    top_p=job.top_p)
+                                    top_p=job.top_p, negative_prompt=job.negative_prompt)
         t0 = time.perf_counter()
         result = generator(request, progress=self._progress_fn(job), should_cancel=self._cancel_fn(job))
         if self._stop.is_set():

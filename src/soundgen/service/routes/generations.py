@@ -44,11 +44,27 @@ def limit_problems(service: ServiceDep, req: GenerationCreate) -> list[str]:
             service.prompt_tokens.check(req.prompt)
         except InvalidRequestError as e:
             problems.append(f"prompt: {e}")
+    problems += negative_prompt_problems(service, req.negative_prompt)
     if req.duration > s.max_duration:
         problems.append(f"duration: {req.duration:g} s is too long; the limit is {s.max_duration:g} s")
     if req.count > s.max_count:
         problems.append(f"count: {req.count} sounds per request is too many; the limit is {s.max_count}")
     return problems
+
+
+def negative_prompt_problems(service: ServiceDep, text: str | None) -> list[str]:
+    """What makes a negative prompt too long: the prompt's own limits, characters and text-encoder tokens."""
+    if text is None or not text.strip():
+        return []
+    limit = service.settings.max_prompt_chars
+    if len(text) > limit:
+        return [f"negative_prompt: {len(text)} characters is too long; the limit is {limit}"]
+    if service.prompt_tokens is not None:
+        try:
+            service.prompt_tokens.check(text)
+        except InvalidRequestError as e:
+            return [f"negative_prompt: {str(e).replace('the prompt', 'the negative prompt', 1)}"]
+    return []
 
 
 def check_quota(service: ServiceDep, owner: str, adding: int = 1) -> None:
@@ -303,5 +319,6 @@ async def create_variation(job_id: str, service: ServiceDep, owner: OwnerDep) ->
     """Queue a new generation with the same prompt and options and a new random seed."""
     src = await run_in_threadpool(_get_job, service, job_id, owner)
     req = GenerationCreate(prompt=src.prompt, duration=src.duration, count=src.count, seed=None,
-                           cfg_coef=src.cfg_coef, temperature=src.temperature, top_k=src.top_k, top_p=src.top_p)
+                           cfg_coef=src.cfg_coef, temperature=src.temperature, top_k=src.top_k, top_p=src.top_p,
+                           negative_prompt=src.negative_prompt)
     return await _submit(service, owner, req, None)
