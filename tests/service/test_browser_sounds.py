@@ -19,6 +19,7 @@ import httpx
 import pytest
 from svc_helpers import LiveServer, start_server, wait_final
 from test_browser import ARGS, CHROMIUM, shots_dir
+from test_browser_page import axe_script
 
 from soundgen.cli.main import main
 from soundgen.service.settings import ServiceSettings
@@ -64,6 +65,18 @@ def both_sizes(browser: Any, url: str, name: str, tmp_path: Path, ready: str, ke
         page.close()
 
 
+def axe_violations(page: Any) -> list[Any]:
+    """axe-core's WCAG 2.1 A/AA violations of the page (none checked where axe-core is not installed)."""
+    axe = axe_script()
+    if axe is None:
+        return []
+    page.add_script_tag(path=str(axe))
+    found: list[Any] = page.evaluate("async () => (await axe.run(document, {runOnly: {type: 'tag', values: "
+                                     "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations.map("
+                                     "(v) => [v.id, v.nodes.map((n) => n.target.join(' ')).slice(0, 3)])")
+    return found
+
+
 def open_main(browser: Any, server: LiveServer, phone: bool = False) -> Any:
     page = new_page(browser, phone)
     page.goto(server.base_url)
@@ -91,7 +104,8 @@ def test_queued_and_running_cards_say_their_place_and_time_left(browser: Any, se
         third.locator(".pct", has_text="#2 in the queue · done in").wait_for(timeout=10_000)
         assert "#2 in the queue" in (third.get_by_role("progressbar").get_attribute("aria-valuetext") or "")
         running = page.locator(f"article.job[data-job='{blocker['id']}']")
-        running.locator(".pct", has_text=re.compile(r"\d+% · \d+/\d+ · (about \d+ (s|min)|under a second) left")).wait_for()
+        left = re.compile(r"\d+% · \d+/\d+ · (about \d+ (s|min)|under a second) left")
+        running.locator(".pct", has_text=left).wait_for()
         both_sizes(browser, server.base_url, "queue", tmp_path, "article.job[data-state=queued] .pct")
         assert c.post(f"{G}/{blocker['id']}/cancel").status_code == 200
         page.locator("article.job[data-state=succeeded]", has_text="third in line").wait_for(timeout=60_000)
@@ -136,6 +150,7 @@ def test_a_sound_has_a_page_for_its_owner_and_nothing_for_anyone_else(
     page.goto(f"{live.base_url}/sound/{job['id']}")  # the whole job: both sounds and the zip
     page.locator(".result").nth(1).wait_for()
     assert page.get_by_role("button", name="ZIP of WAV").is_visible()
+    assert not axe_violations(page)
     page.close()
     both_sizes(browser, link, "sound-page", tmp_path, "article.job img", key=keys["alice"])
 
@@ -150,6 +165,8 @@ def test_a_sound_has_a_page_for_its_owner_and_nothing_for_anyone_else(
         assert "No sound at this link" in page.inner_text("main")
         assert secret not in page.content() and not any(secret in body for body in seen)
         assert page.locator("audio, img").count() == 0
+        if who:
+            assert not axe_violations(page)
         page.screenshot(path=str(shots_dir(tmp_path) / f"sound-refused-{who or 'no-key'}.png"))
         page.close()
     # The page itself is the same file for every address: it cannot tell whether a job exists.
@@ -269,4 +286,30 @@ def test_each_setting_says_what_it_does_and_shows_the_models_default(browser: An
     assert page.input_value("#top-k") == str(model["top_k"]) and float(page.input_value("#temperature")) == 1.0
     both_sizes(browser, server.base_url, "form", tmp_path, "#examples .chip")
     page.screenshot(path=str(shots_dir(tmp_path) / "advanced-desktop.png"), full_page=True)
+    page.close()
+
+
+def test_a_negative_prompt_from_the_advanced_section(browser: Any, server: LiveServer) -> None:
+    page = open_main(browser, server)
+    assert not page.is_visible("#negative-prompt")  # inside the closed Advanced section
+    page.click("details.advanced summary")
+    field = page.get_by_role("textbox", name="Negative prompt")
+    assert "steers away" in page.inner_text("#" + (field.get_attribute("aria-describedby") or ""))
+    page.fill("#prompt", "a quiet forest")
+    page.fill("#duration", "0.5")
+    field.fill(" ".join(["birds"] * 40))  # over the tiny model's 32 words: refused, nothing lost
+    n = page.locator("article.job").count()
+    page.click("#submit")
+    page.locator("#form-error", has_text="negative prompt").wait_for()
+    assert page.locator("article.job").count() == n and page.input_value("#prompt") == "a quiet forest"
+    field.fill("birds, wind")
+    page.click("#submit")
+    card = page.locator("article.job[data-state=succeeded]", has_text="a quiet forest").first
+    card.wait_for(timeout=60_000)
+    assert "negative prompt: birds, wind" in card.inner_text()
+    job = server.client().get(f"{G}/{card.get_attribute('data-job')}").json()
+    assert job["negative_prompt"] == "birds, wind"
+    field.fill("")
+    card.get_by_role("button", name="Reuse settings").click()
+    assert page.input_value("#negative-prompt") == "birds, wind"
     page.close()
