@@ -113,17 +113,21 @@ default-model: setup previous-model
 
 default-model-chain:
 	$(SG) data recipe default --out $(DEFAULT_DIR)/corpus --licences permissive --sfx-minutes $(SFX_MINUTES) \
-	  --phrase-minutes $(PHRASE_MINUTES) --music-hours $(SCORE_HOURS)
+	  --phrase-minutes $(PHRASE_MINUTES) --music-hours $(SCORE_HOURS) --seed $(CORPUS_SEED)
+ifeq ($(CODEC_STEPS),0)
+	test -f $(DEFAULT_DIR)/codec/config.json || { mkdir -p $(DEFAULT_DIR) && cp -r $(PREVIOUS_MODEL)/codec $(DEFAULT_DIR)/codec; }
+else
 	$(SG) codec train --config configs/codec/decoder_finetune.yaml --init $(PREVIOUS_MODEL)/codec \
 	  --data $(DEFAULT_DIR)/corpus --out $(DEFAULT_DIR)/codec-run --steps $(CODEC_STEPS)
 	$(SG) codec export $(DEFAULT_DIR)/codec-run --out $(DEFAULT_DIR)/codec --fp16 --model-id soundgen-default
+endif
 	$(SG) data tokenize $(DEFAULT_DIR)/corpus --codec $(DEFAULT_DIR)/codec --out $(DEFAULT_DIR)/tokens --n-codebooks 4
 	$(SG) lm train --config configs/lm/default.yaml --tokens $(DEFAULT_DIR)/tokens --codec $(DEFAULT_DIR)/codec \
 	  --init $(PREVIOUS_MODEL) --out $(DEFAULT_DIR)/lm-run --steps $(LM_STEPS)
 	$(SG) lm export $(DEFAULT_DIR)/lm-run --codec $(DEFAULT_DIR)/codec --out $(DEFAULT_DIR)/model --fp16 --force
 	test -f $(DEFAULT_DIR)/classifier/report.json || \
 	  $(SG) eval train-classifier --data $(DEFAULT_DIR)/corpus --out $(DEFAULT_DIR)/classifier --epochs 8 \
-	  --codec $(DEFAULT_DIR)/codec
+	  --max-clips-per-label 120 --codec $(DEFAULT_DIR)/codec
 	$(SG) eval prompts --data $(DEFAULT_DIR)/corpus --classifier $(DEFAULT_DIR)/classifier \
 	  --out $(DEFAULT_DIR)/eval_prompts.jsonl
 	$(SG) eval codec --model $(DEFAULT_DIR)/codec --data $(DEFAULT_DIR)/corpus --bitrates 1.5,2,3,6,12 --max-clips 12 \

@@ -3,6 +3,10 @@
 A config is a tree of dataclasses. :func:`load_config` reads a YAML (or JSON) file into it, applies overrides
 such as ``train.lr=3e-4`` and rejects unknown keys with a message naming them, so a typo never silently does
 nothing. :func:`config_to_dict` gives the resolved tree back for writing into a run directory.
+
+A section whose keys or values were renamed declares it, so that run directories and YAML files written before
+still load: ``RENAMED_KEYS: ClassVar[dict[str, str]] = {"old": "new"}`` and
+``RENAMED_VALUES: ClassVar[dict[str, dict[str, str]]] = {"key": {"old": "new"}}``.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ def config_from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     """
     if not isinstance(data, dict):
         raise ConfigError(f"config section '{where or '<root>'}' must be a mapping, got {type(data).__name__}")
+    data = _renamed(cls, data, where)
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
@@ -62,6 +67,35 @@ def config_from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"invalid config '{where or '<root>'}': {e}") from e
+
+
+def _renamed(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
+    """``data`` with the old names of ``cls``'s keys and values replaced by the new ones."""
+    keys: dict[str, str] = cls.__dict__.get("RENAMED_KEYS", {})
+    values: dict[str, dict[str, str]] = cls.__dict__.get("RENAMED_VALUES", {})
+    out = dict(data)
+    for old, new in keys.items():
+        if old in out:
+            if new in out:
+                raise ConfigError(f"config keys '{_join(where, old)}' and '{_join(where, new)}' are the same "
+                                  f"setting ('{old}' is its old name): give '{new}' alone")
+            out[new] = out.pop(old)
+    for key, mapping in values.items():
+        value = out.get(key)
+        if isinstance(value, bool):  # YAML 1.1 reads a bare on/off as a boolean
+            value = "on" if value else "off"
+        if isinstance(value, str) and value in mapping:
+            out[key] = mapping[value]
+    return out
+
+
+def _rename_tree(cls: type, data: Any) -> Any:
+    """:func:`_renamed` applied to every section of a loaded file (before it is merged with the defaults)."""
+    if not isinstance(data, dict) or not dataclasses.is_dataclass(cls):
+        return data
+    data = _renamed(cls, data, "")
+    hints = get_type_hints(cls)
+    return {k: _rename_tree(hints[k], v) if k in hints and isinstance(hints[k], type) else v for k, v in data.items()}
 
 
 def _join(prefix: str, name: str) -> str:
@@ -179,7 +213,7 @@ def load_config(
             raise ConfigError(f"cannot read config file {p}: {e}") from e
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {p} must hold a mapping at the top level")
-        data = _merge(data, loaded)
+        data = _merge(data, _rename_tree(cls, loaded))
     data = apply_overrides(data, overrides or [])
     return config_from_dict(cls, data)
 

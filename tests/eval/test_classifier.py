@@ -10,8 +10,9 @@ import pytest
 
 from sg_testdata import write_labelled_dataset
 from soundgen.cli.main import main
-from soundgen.eval.classifier import ClassifierDataError, ClassifierTrainConfig, load_classifier, train_classifier
+from soundgen.eval.classifier import ClassifierDataError, load_classifier
 from soundgen.eval.generation_eval import FD_NOTE, PromptFileError, frechet_distance, read_prompts
+from soundgen.train.classifier import ClassifierTrainConfig, train_classifier
 
 
 def _write_dataset(root: Path, per_split: dict[str, int]) -> None:

@@ -38,7 +38,7 @@ def model_dir(assets: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg.write_text(
         "model:\n  n_codebooks: 2\n  d_model: 16\n  n_heads: 2\n  n_layers: 1\n  max_frames: 64\n"
         "  text: {kind: hashed, dim: 16, n_buckets: 256, n_heads: 2, max_tokens: 32}\n"
-        "train: {batch_size: 2, segment_frames: 32, valid_every: 0, sample_every: 0, checkpoint_every: 2}\n"
+        "train: {batch_size: 2, segment_frames: 32, eval_every: 0, sample_every: 0, checkpoint_every: 2}\n"
     )
     assert (
         main(

@@ -75,11 +75,11 @@ def _train(kind: str, paths: dict[str, str], steps: int) -> dict[str, Any]:
         from soundgen.train.codec import train_codec
 
         res = train_codec(CodecRunConfig.tiny(), paths["data"], paths["run"], steps=steps)
-        return {"step": res.step, "loss": res.last_losses["loss/mel"], "validated": bool(res.validation)}
+        return {"step": res.step, "loss": res.losses["loss/mel"], "validated": bool(res.validation)}
     from soundgen.lm.config import LMRunConfig
     from soundgen.train.lm import train_lm
 
     cfg = LMRunConfig.tiny()
     cfg.train.steps = steps
     lm_res = train_lm(cfg, paths["tokens"], paths["run"])
-    return {"step": lm_res.step, "loss": lm_res.loss, "validated": lm_res.valid_loss is not None}
+    return {"step": lm_res.step, "loss": lm_res.losses["loss"], "validated": bool(lm_res.validation)}

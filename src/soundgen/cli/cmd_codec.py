@@ -80,6 +80,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from soundgen.codec.config import CodecRunConfig
     from soundgen.config import load_config
     from soundgen.train.codec import train_codec
+    from soundgen.train.common import by_bitrate
 
     cfg = load_config(CodecRunConfig, args.config, collect_overrides(args))
     if not args.data.is_dir():
@@ -89,10 +90,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if not is_main():  # under torchrun, rank 0 alone reports
         return 0
-    losses = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in result.last_losses.items() if k.startswith("loss/"))
+    losses = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in result.losses.items() if k.startswith("loss/"))
     print(f"trained to step {result.step} in {result.run_dir} ({result.steps_per_second:.2f} steps/s) {losses}")
-    for kbps, metrics in result.validation.items():
-        print(f"  valid @ {kbps:g} kbps: " + " ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
+    for where, metrics in by_bitrate(result.validation).items():
+        print(f"  valid @ {where.removesuffix('kbps')} kbps: " + " ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
     return 0
 
 

@@ -227,9 +227,10 @@ def _train(args: argparse.Namespace) -> int:
     if result.steps_per_second == 0:  # resumed at or past train.steps: nothing ran
         print(f"already trained to step {result.step}; run in {args.out} (raise --steps to train further)")
         return 0
-    valid = f", valid loss {result.valid_loss:.3f}" if result.valid_loss is not None else ""
+    valid = f", valid loss {result.validation['loss']:.3f}" if "loss" in result.validation else ""
     print(
-        f"step {result.step}: loss {result.loss:.3f}{valid} ({result.steps_per_second:.2f} steps/s); run in {args.out}"
+        f"step {result.step}: loss {result.losses['loss']:.3f}{valid} ({result.steps_per_second:.2f} steps/s); "
+        f"run in {args.out}"
     )
     return 0
 
@@ -323,7 +324,7 @@ def _numbered(path: Path, count: int) -> list[Path]:
 
 
 def _train_classifier(args: argparse.Namespace) -> int:
-    from soundgen.eval.classifier import ClassifierTrainConfig, train_classifier
+    from soundgen.train.classifier import ClassifierTrainConfig, train_classifier
 
     if not 0.0 <= args.codec_share <= 1.0:
         raise InvalidRequestError(f"--codec-share must be between 0 and 1, got {args.codec_share}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 Activation = Literal["elu", "snake"]
 DecoderKind = Literal["seanet", "fourier"]
@@ -167,7 +167,7 @@ class CodecTrainConfig:
         threads: torch threads on CPU (0 = leave torch's default).
         log_every: steps between logged scalars.
         eval_every: steps between validation metrics and audio examples.
-        save_every: steps between checkpoints.
+        checkpoint_every: steps between checkpoints.
         keep_checkpoints: checkpoints kept in the run directory.
         valid_batches: validation batches per evaluation.
         seed: random seed.
@@ -201,11 +201,16 @@ class CodecTrainConfig:
     threads: int = 0
     log_every: int = 25
     eval_every: int = 1000
-    save_every: int = 1000
+    checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     valid_batches: int = 4
     seed: int = 0
     freeze_encoder: bool = False
+
+    # the names run directories written before the two training loops shared one vocabulary used (and the
+    # LM's autocast words, so that both loops take both)
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"save_every": "checkpoint_every"}
+    RENAMED_VALUES: ClassVar[dict[str, dict[str, str]]] = {"autocast": {"on": "bf16", "off": "fp32"}}
 
     def __post_init__(self) -> None:
         if self.lr_decay_start is not None and self.lr_decay_start < 0:
@@ -214,14 +219,6 @@ class CodecTrainConfig:
             raise ValueError(f"lr_decay_steps={self.lr_decay_steps} must be at least 1")
         if not 0.0 <= self.lr_min_ratio <= 1.0:
             raise ValueError(f"lr_min_ratio={self.lr_min_ratio} must be between 0 and 1")
-
-    def lr_at(self, step: int) -> float:
-        """The learning rate of step ``step`` (see ``lr_decay_start``)."""
-        if self.lr_decay_start is None or step <= self.lr_decay_start:
-            return self.lr
-        done = min(1.0, (step - self.lr_decay_start) / max(1, self.lr_decay_steps))
-        low = self.lr * self.lr_min_ratio
-        return low + (self.lr - low) * 0.5 * (1.0 + math.cos(math.pi * done))
 
     @classmethod
     def tiny(cls) -> CodecTrainConfig:
@@ -238,7 +235,7 @@ class CodecTrainConfig:
             autocast="fp32",
             log_every=1,
             eval_every=2,
-            save_every=2,
+            checkpoint_every=2,
             valid_batches=1,
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from soundgen.config import config_from_dict
 from soundgen.errors import ConfigError, CorruptFileError, ModelNotFoundError
@@ -105,12 +105,13 @@ class LMTrainParams:
         weight_decay: AdamW weight decay.
         warmup_steps: steps of linear warm-up.
         grad_clip: gradient norm clip (0: off).
-        autocast: bf16 autocast: ``auto`` uses it on CUDA only (on CPU it slows small models down).
+        autocast: ``auto`` (bf16 on CUDA; off on CPU, where it slows small models down), ``bf16`` (always) or
+            ``fp32`` (never); the codec's training takes the same choices.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``...
         threads: torch CPU threads (0: torch's default).
         seed: seed of initialisation, batches and condition dropout.
         log_every: steps between scalar logs.
-        valid_every: steps between validation losses (0: never).
+        eval_every: steps between validation losses (0: never).
         valid_batches: batches per validation.
         category_balance: how evenly categories are drawn: 0 in proportion to their audio, 1 equally (see
             ``TokenCache.clip_weights``); validation always draws in proportion to audio.
@@ -136,12 +137,12 @@ class LMTrainParams:
     weight_decay: float = 0.05
     warmup_steps: int = 500
     grad_clip: float = 1.0
-    autocast: Literal["auto", "on", "off"] = "auto"
+    autocast: Literal["auto", "bf16", "fp32"] = "auto"
     device: str = "auto"
     threads: int = 0
     seed: int = 0
     log_every: int = 25
-    valid_every: int = 500
+    eval_every: int = 500
     valid_batches: int = 4
     category_balance: float = 0.0
     pad_with_silence: bool = True
@@ -153,6 +154,10 @@ class LMTrainParams:
     sample_duration: float = 4.0
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
+
+    # the names run directories written before the two training loops shared one vocabulary used
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"valid_every": "eval_every"}
+    RENAMED_VALUES: ClassVar[dict[str, dict[str, str]]] = {"autocast": {"on": "bf16", "off": "fp32"}}
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.category_balance <= 1.0:
@@ -178,7 +183,7 @@ class LMRunConfig:
             lr=3e-3,
             warmup_steps=2,
             log_every=2,
-            valid_every=3,
+            eval_every=3,
             valid_batches=1,
             sample_every=3,
             sample_prompts=["a tone"],

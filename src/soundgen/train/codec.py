@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from soundgen import distributed
 from soundgen.audio.spectral import spectrogram_image
 from soundgen.codec.balancer import Balancer
-from soundgen.codec.config import CodecRunConfig
+from soundgen.codec.config import CodecRunConfig, CodecTrainConfig
 from soundgen.codec.discriminators import MultiScaleSTFTDiscriminator
 from soundgen.codec.io import save_codec
 from soundgen.codec.losses import (
@@ -40,10 +40,27 @@ from soundgen.codec.model import Codec, build_codec
 from soundgen.config import config_from_dict
 from soundgen.errors import ConfigError, CorruptFileError, ModelNotFoundError, SoundgenError
 from soundgen.eval.metrics import mel_distance, si_sdr, stft_distance
-from soundgen.train.common import RunDir, ScalarLogger, autocast, pick_device, seed_everything
+from soundgen.train.common import (
+    RunDir,
+    ScalarLogger,
+    TrainResult,
+    autocast,
+    learning_rate,
+    pick_device,
+    seed_everything,
+    use_autocast,
+)
 from soundgen.utils import progress
 
 log = logging.getLogger(__name__)
+
+
+def codec_learning_rate(t: CodecTrainConfig, step: int) -> float:
+    """The codec's learning rate at ``step``: ``t.lr``, then from ``t.lr_decay_start`` (if set) a cosine down to
+    ``t.lr_min_ratio`` of it over ``t.lr_decay_steps``."""
+    return learning_rate(
+        step, t.lr, decay_start=t.lr_decay_start, decay_steps=t.lr_decay_steps, min_ratio=t.lr_min_ratio
+    )
 
 
 class CodecTrainer:
@@ -77,7 +94,7 @@ class CodecTrainer:
         weights = {"l1": t.weight_l1, "mel": t.weight_mel, "adv": t.weight_adv, "feat": t.weight_feat}
         self.balancer = Balancer({k: v for k, v in weights.items() if v > 0})
         self.step = 0
-        self.use_autocast = t.autocast == "bf16" or (t.autocast == "auto" and self.device.type == "cuda")
+        self.use_autocast = use_autocast(t.autocast, self.device)
 
     def disc_active(self) -> bool:
         """Whether the discriminator is trained and used at the current step."""
@@ -124,7 +141,7 @@ class CodecTrainer:
         if t.grad_clip > 0:
             params = [p for p in self.codec.parameters() if p.requires_grad]
             out["grad_norm/total"] = float(torch.nn.utils.clip_grad_norm_(params, t.grad_clip))
-        lr = t.lr_at(self.step)
+        lr = codec_learning_rate(t, self.step)
         for group in (*self.opt_g.param_groups, *self.opt_d.param_groups):
             group["lr"] = lr  # a function of the step: a resumed run follows today's schedule, not the checkpoint's
         out["lr"] = lr
@@ -209,17 +226,6 @@ def validate(codec: Codec, batches: list[torch.Tensor]) -> ValidationResult:
         result.example_ref, result.example_out = ref[0, 0], out[0, 0]
     codec.train()
     return result
-
-
-@dataclass
-class TrainResult:
-    """Summary of a finished (or resumed-and-finished) run."""
-
-    run_dir: Path
-    step: int
-    last_losses: dict[str, float]
-    steps_per_second: float
-    validation: dict[float, dict[str, float]] = field(default_factory=dict)
 
 
 def _batches(loader: DataLoader[torch.Tensor]) -> Iterator[torch.Tensor]:
@@ -343,7 +349,7 @@ def _train_codec(
     batches = _batches(loader)
     bar = progress(total=total_steps, initial=trainer.step, desc="codec train", unit="step", disable=not main)
     losses: dict[str, float] = {}
-    validation: dict[float, dict[str, float]] = {}
+    validation: dict[str, float] = {}
     started, first_step = time.perf_counter(), trainer.step
     run.start_timing(trainer.step, trainer.device)
     while trainer.step < total_steps:
@@ -363,8 +369,8 @@ def _train_codec(
         if main and (step % t.eval_every == 0 or step == total_steps):
             res = validate(trainer.codec, valid)
             _log_validation(logger, res, step, cfg.model.sample_rate)
-            validation = res.metrics
-        if step % t.save_every == 0 or step == total_steps:
+            validation = {f"{k}@{kbps:g}kbps": v for kbps, m in res.metrics.items() for k, v in m.items()}
+        if step % t.checkpoint_every == 0 or step == total_steps:
             run.save(step, trainer.state_dict(), keep=t.keep_checkpoints)  # rank 0 writes
     bar.close()
     logger.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import platform
 import random
@@ -18,7 +19,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -45,6 +46,56 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
     if not enabled:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def use_autocast(choice: Literal["auto", "bf16", "fp32"], device: torch.device) -> bool:
+    """Whether a loop trains under bf16 autocast: ``auto`` on CUDA only (on CPU bf16 measured slower for both
+    the codec's convolutions and the LM's small matrices), ``bf16`` always, ``fp32`` never."""
+    return choice == "bf16" or (choice == "auto" and device.type == "cuda")
+
+
+def learning_rate(
+    step: int,
+    peak: float,
+    *,
+    warmup_steps: int = 0,
+    decay_start: int | None = None,
+    decay_steps: int = 1,
+    min_ratio: float = 0.1,
+) -> float:
+    """The learning rate of step ``step`` in both training loops: a linear warm-up to ``peak`` over
+    ``warmup_steps``, ``peak`` until ``decay_start`` (None: for ever), then a cosine down to ``peak * min_ratio``
+    over ``decay_steps``, which it keeps."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    if decay_start is None or step <= decay_start:
+        return peak
+    done = min(1.0, (step - decay_start) / max(1, decay_steps))
+    low = peak * min_ratio
+    return low + (peak - low) * 0.5 * (1.0 + math.cos(math.pi * done))
+
+
+@dataclass
+class TrainResult:
+    """Where a training run (either loop) ended."""
+
+    run_dir: Path
+    step: int
+    losses: dict[str, float]
+    """The last step's losses by name (the LM: ``loss``; the codec: ``loss/mel``, ``loss/l1``...)."""
+    steps_per_second: float
+    validation: dict[str, float]
+    """The last validation's metrics by name, empty when none ran (the LM: ``loss``; the codec: ``mel@6kbps``,
+    ``stft@6kbps``... per bitrate, see :func:`by_bitrate`)."""
+
+
+def by_bitrate(validation: dict[str, float]) -> dict[str, dict[str, float]]:
+    """``{"mel@6kbps": x, ...}`` grouped as ``{"6kbps": {"mel": x}, ...}`` (metrics without a bitrate under "")."""
+    out: dict[str, dict[str, float]] = {}
+    for key, value in validation.items():
+        metric, _, where = key.partition("@")
+        out.setdefault(where, {})[metric] = value
+    return out
 
 
 def seed_everything(seed: int) -> None:

@@ -30,21 +30,19 @@ from soundgen.lm.config import LMRunConfig, LMTrainParams
 from soundgen.lm.io import load_lm, read_lm_config
 from soundgen.lm.model import LMModel
 from soundgen.tokenizer import AudioTokenizer
-from soundgen.train.common import RunDir, ScalarLogger, autocast, pick_device, seed_everything
+from soundgen.train.common import (
+    RunDir,
+    ScalarLogger,
+    TrainResult,
+    autocast,
+    learning_rate,
+    pick_device,
+    seed_everything,
+    use_autocast,
+)
 from soundgen.utils import atomic_write, progress
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainResult:
-    """Where a training run ended."""
-
-    step: int
-    loss: float
-    valid_loss: float | None
-    steps_per_second: float
-    run_dir: Path
 
 
 def fit_to_tokens(cfg: LMRunConfig, meta: TokenMeta) -> LMRunConfig:
@@ -62,12 +60,11 @@ def fit_to_tokens(cfg: LMRunConfig, meta: TokenMeta) -> LMRunConfig:
     return cfg
 
 
-def learning_rate(step: int, p: LMTrainParams) -> float:
+def lm_learning_rate(p: LMTrainParams, step: int) -> float:
     """Linear warm-up to ``p.lr``, then cosine decay to 10 % of it at ``p.steps``."""
-    if step < p.warmup_steps:
-        return p.lr * (step + 1) / p.warmup_steps
-    progress_ = min(1.0, (step - p.warmup_steps) / max(1, p.steps - p.warmup_steps))
-    return p.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress_)))
+    return learning_rate(
+        step, p.lr, warmup_steps=p.warmup_steps, decay_start=p.warmup_steps, decay_steps=p.steps - p.warmup_steps
+    )
 
 
 def _captions(batch: TokenBatch) -> list[str]:
@@ -114,9 +111,9 @@ def _build(cfg: LMRunConfig, device: torch.device | None = None) -> _Parts:
     lm = LMModel(cfg.model, conditioner.dim).to(device)
     params = [x for x in [*lm.parameters(), *conditioner.parameters()] if x.requires_grad]
     optimizer = build_optimizer(params, p, device)
-    use_autocast = p.autocast == "on" or (p.autocast == "auto" and device.type == "cuda")
-    plain = _Joint(lm, conditioner, device, use_autocast)
-    return _Parts(lm, conditioner, optimizer, device, use_autocast, plain, distributed.wrap_ddp(plain, device))
+    bf16 = use_autocast(p.autocast, device)
+    plain = _Joint(lm, conditioner, device, bf16)
+    return _Parts(lm, conditioner, optimizer, device, bf16, plain, distributed.wrap_ddp(plain, device))
 
 
 def build_optimizer(params: list[nn.Parameter], p: LMTrainParams, device: torch.device) -> torch.optim.Optimizer:
@@ -247,7 +244,7 @@ def _train_lm(
         bar.set_postfix(loss=f"{loss:.3f}", it_s=f"{rate:.2f}")
         if step % p.log_every == 0:
             logger.scalar("train/steps_per_second", rate, step)
-        if main and valid_cache is not None and p.valid_every and (step % p.valid_every == 0 or step == p.steps):
+        if main and valid_cache is not None and p.eval_every and (step % p.eval_every == 0 or step == p.steps):
             valid_loss = validate(parts, valid_cache, cfg, step, logger)
         if main and codec is not None and p.sample_every and (step % p.sample_every == 0 or step == p.steps):
             log_samples(parts, codec, p, step, logger)
@@ -256,7 +253,8 @@ def _train_lm(
     bar.close()
     logger.close()
     distributed.barrier()  # return once the last checkpoint is on disk
-    return TrainResult(step, loss, valid_loss, rate, run.path)
+    validation = {} if valid_loss is None else {"loss": valid_loss}
+    return TrainResult(run.path, step, {"loss": loss}, rate, validation)
 
 
 def _train_step(parts: _Parts, cache: TokenCache, cfg: LMRunConfig, step: int, logger: ScalarLogger) -> float:
@@ -265,7 +263,7 @@ def _train_step(parts: _Parts, cache: TokenCache, cfg: LMRunConfig, step: int, l
     batch = cache.sample_batch(p.batch_size, p.segment_frames, cfg.model.n_codebooks, rng, p.category_balance,
                                batch_shape(p))
     drop = torch.from_numpy(rng.random(p.batch_size) < cfg.model.cond_dropout)
-    lr = learning_rate(step, p)
+    lr = lm_learning_rate(p, step)
     for group in parts.optimizer.param_groups:
         group["lr"] = lr
     parts.lm.train()
