@@ -88,14 +88,17 @@ demo-train: setup
 # decoder, and the LM starts from the previous release's LM (--init). PREVIOUS_RELEASE is the commit whose
 # models/default this release started from; `make previous-model` checks it out into runs/, so that the chain
 # reproduces this release from the repository alone. The step counts are those of the shipped model.
+# CODEC_STEPS=0 keeps the previous release's codec as it is (this release: session 5's, whose tokens the LM
+# already knew); CORPUS_SEED draws a fresh corpus of the same recipe, so continued training sees new clips.
 DEFAULT_DIR ?= runs/default
-PREVIOUS_RELEASE ?= bbb6934
+PREVIOUS_RELEASE ?= 5fe55f9
 PREVIOUS_MODEL ?= runs/previous-model
 SFX_MINUTES ?= 15
 PHRASE_MINUTES ?= 30
 SCORE_HOURS ?= 0.3
-CODEC_STEPS ?= 250
-LM_STEPS ?= 1500
+CORPUS_SEED ?= 1
+CODEC_STEPS ?= 0
+LM_STEPS ?= 3000
 RELEASE_DIR ?= models/default
 
 previous-model:
@@ -106,7 +109,7 @@ default-model: setup previous-model
 	$(MAKE) --no-print-directory default-model-chain
 	@$(MAKE) -sn --no-print-directory default-model-chain > $(DEFAULT_DIR)/commands.txt
 	$(SG) model release $(DEFAULT_DIR)/model --out $(RELEASE_DIR) --force --corpus $(DEFAULT_DIR)/corpus \
-	  --codec-run $(DEFAULT_DIR)/codec-run --lm-run $(DEFAULT_DIR)/lm-run --codec-eval $(DEFAULT_DIR)/eval-codec \
+	  $(if $(filter 0,$(CODEC_STEPS)),,--codec-run $(DEFAULT_DIR)/codec-run) --lm-run $(DEFAULT_DIR)/lm-run --codec-eval $(DEFAULT_DIR)/eval-codec \
 	  --generation-eval $(DEFAULT_DIR)/eval-generation --classifier $(DEFAULT_DIR)/classifier \
 	  --bench $(DEFAULT_DIR)/generation_speed.json --commands $(DEFAULT_DIR)/commands.txt \
 	  --limits configs/release/default_limits.txt $(RELEASE_FLAGS)
