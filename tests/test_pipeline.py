@@ -66,6 +66,11 @@ def test_audio_prompt_continuation(tts: TextToSound) -> None:
     prompt = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]  # 0.1 s at 16 kHz
     result = tts.generate_batch(["a tone"], 0.05, seed=0, audio_prompt=prompt, audio_prompt_rate=16000)
     assert result.audio[0].shape == (1, 1200)  # 0.1 s of prompt + 0.05 s new, at 8 kHz
+    request = GenerationRequest("a tone", duration=0.05, count=2, seed=0, audio_prompt=prompt, audio_prompt_rate=16000)
+    same = tts.generate(request)  # a request carries its audio prompt too (the service's worker sends one)
+    assert [a.shape for a in same.audio] == [(1, 1200)] * 2
+    pair = tts.generate_batch(["a tone"] * 2, 0.05, seed=0, audio_prompt=prompt, audio_prompt_rate=16000)
+    np.testing.assert_array_equal(same.audio[1], pair.audio[1])
 
 
 @pytest.mark.parametrize(

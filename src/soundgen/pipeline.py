@@ -46,6 +46,8 @@ class GenerationRequest:
         seed, cfg_coef, temperature, top_k, top_p, negative_prompt: the sampling settings, as
             :class:`SamplingParams` has them (defaults and limits there: :data:`~soundgen.lm.sampling_params.LIMITS`);
             a None seed draws one (reported in the result); a negative prompt is what guidance steers away from.
+        audio_prompt: optional ``[C, T]`` audio to continue (every sound starts with it, as the codec hears it, and
+            goes on for ``duration`` more seconds), at ``audio_prompt_rate`` (default: the codec's).
     """
 
     prompt: str
@@ -57,6 +59,8 @@ class GenerationRequest:
     top_k: int = DEFAULTS.top_k
     top_p: float = DEFAULTS.top_p
     negative_prompt: str | None = DEFAULTS.negative_prompt
+    audio_prompt: np.ndarray | None = None
+    audio_prompt_rate: int | None = None
 
     def sampling(self) -> SamplingParams:
         """The sampling settings of this request."""
@@ -242,6 +246,8 @@ class TextToSound:
             request.duration,
             request.sampling(),
             seed=request.seed,
+            audio_prompt=request.audio_prompt,
+            audio_prompt_rate=request.audio_prompt_rate,
             progress=progress,
             should_cancel=should_cancel,
         )

@@ -83,7 +83,7 @@ def read_audio(
     data, label = _load_source(source, name)
     audio = _decode_soundfile(data, label, max_duration)
     if audio is None:
-        audio = _decode_ffmpeg(data, label)
+        audio = _decode_ffmpeg(data, label, max_duration)
     if audio.samples.shape[1] == 0:
         raise AudioReadError(f"{label}: the file holds no audio samples (zero length)")
     if max_duration is not None and audio.duration > max_duration:
@@ -136,10 +136,11 @@ def _decode_soundfile(data: bytes | Path, label: str, max_duration: float | None
     return Audio(np.ascontiguousarray(samples.T), rate)
 
 
-def _decode_ffmpeg(data: bytes | Path, label: str) -> Audio:
+def _decode_ffmpeg(data: bytes | Path, label: str, max_duration: float | None = None) -> Audio:
     with tempfile.TemporaryDirectory(prefix="soundgen-ffmpeg-") as tmp:
         out = Path(tmp) / "decoded.wav"
-        ffmpeg_to_wav(data, out, label)
+        # A second past the limit is enough to tell that a file is too long, and bounds what a long one costs.
+        ffmpeg_to_wav(data, out, label, None if max_duration is None else max_duration + 1.0)
         try:
             samples, rate = sf.read(str(out), dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as e:

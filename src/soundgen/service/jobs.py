@@ -61,7 +61,8 @@ def new_job_values(owner: str, req: GenerationCreate, idempotency_key: str | Non
     seed = req.seed if req.seed is not None else secrets.randbelow(int(SEED.maximum) + 1)
     return dict(
         id=uuid.uuid4().hex, owner=owner, state="queued", prompt=req.prompt.strip(),
-        negative_prompt=(req.negative_prompt or "").strip() or None, duration=req.duration,
+        negative_prompt=(req.negative_prompt or "").strip() or None, continues=None, prompt_seconds=None,
+        duration=req.duration,
         count=req.count, seed=seed, cfg_coef=req.cfg_coef, temperature=req.temperature, top_k=req.top_k,
         top_p=req.top_p, idempotency_key=idempotency_key, progress_step=0, progress_total=0,
         cancel_requested=False, attempts=0, worker_id=None, error=None, result_count=0, sample_rate=None,
@@ -76,12 +77,13 @@ def create_job(db: Database, owner: str, req: GenerationCreate, idempotency_key:
 
 
 async def create_job_async(db: Database, owner: str, req: GenerationCreate,
-                           idempotency_key: str | None = None) -> dict[str, Any]:
-    """:func:`create_job` for the event loop: the columns of the new (or earlier, same key) job.
+                           idempotency_key: str | None = None, **columns: Any) -> dict[str, Any]:
+    """:func:`create_job` for the event loop: the columns of the new (or earlier, same key) job; ``columns``
+    replace those :func:`new_job_values` makes (a continuation's ``id``, ``continues``, ``prompt_seconds``).
 
     The row is committed by the batcher's writer thread, together with the other submissions waiting.
     """
-    return await batcher_of(db).insert_async(new_job_values(owner, req, idempotency_key))
+    return await batcher_of(db).insert_async({**new_job_values(owner, req, idempotency_key), **columns})
 
 
 async def create_jobs_async(db: Database, owner: str, reqs: list[GenerationCreate],
@@ -333,6 +335,7 @@ def job_json(job: Job | dict[str, Any]) -> dict[str, Any]:
         "id": job_id, "state": state, "prompt": j["prompt"], "duration": float(j["duration"]), "count": j["count"],
         "seed": j["seed"], "cfg_coef": float(j["cfg_coef"]), "temperature": float(j["temperature"]),
         "top_k": j["top_k"], "top_p": float(j["top_p"]), "negative_prompt": j["negative_prompt"],
+        "continues": j["continues"], "prompt_seconds": _opt_float(j["prompt_seconds"]),
         "progress": percent, "step": step, "total_steps": total,
         "error": j["error"], "attempts": j["attempts"], "sample_rate": j["sample_rate"],
         "elapsed": _opt_float(j["elapsed"]), "created_at": float(j["created_at"]),

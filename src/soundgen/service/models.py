@@ -41,6 +41,10 @@ class Job(Base):
     state: Mapped[str] = mapped_column(String(16))
     prompt: Mapped[str] = mapped_column(Text)
     negative_prompt: Mapped[str | None] = mapped_column(Text, nullable=True)  # None: guided against no text
+    # A continuation: what its sounds start with ("upload", or "<job id>/<index>" of a result) and how many seconds
+    # of it (the audio itself is the job's prompt.wav in storage); None for a sound made from nothing.
+    continues: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    prompt_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     duration: Mapped[float] = mapped_column(Float)
     count: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer)

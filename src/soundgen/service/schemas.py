@@ -38,6 +38,11 @@ class GenerationCreate(BaseModel):
     negative_prompt: str | None = Field(
         default=DEFAULTS.negative_prompt, description="what the sound should not be: guidance steers away from it "
         "(empty: from no text); counted against the prompt's length limits")
+    continue_from: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}/[0-9]+$",
+                                      description="continue (extend) a result of yours: '<job id>/<index>'; the "
+                                      "sounds start with it and go on for duration seconds")
+    audio_prompt: str | None = Field(default=None, description="continue an audio file of yours (WAV, FLAC, OGG, "
+                                     "MP3...), base64; at most max_continue_seconds long (GET /api/v1/info)")
 
 
 class GenerationBatch(BaseModel):
@@ -75,6 +80,10 @@ class JobOut(BaseModel):
     top_k: int
     top_p: float
     negative_prompt: str | None = None
+    continues: str | None = Field(default=None, description="what the sounds start with: 'upload', or "
+                                  "'<job id>/<index>' of the result they extend; None: nothing")
+    prompt_seconds: float | None = Field(default=None, description="seconds of audio continued (the sounds are that "
+                                         "much longer than duration)")
     progress: float = Field(description="0..100")
     step: int
     total_steps: int
@@ -119,7 +128,7 @@ def setting_infos() -> dict[str, SettingInfo]:
     schema (so the page shows the defaults the API applies, never a copy of them)."""
     out = {}
     for name, prop in GenerationCreate.model_json_schema()["properties"].items():
-        if name not in ("prompt", "negative_prompt"):
+        if name not in ("prompt", "negative_prompt", "continue_from", "audio_prompt"):
             default = prop.get("default")
             out[name] = SettingInfo(default=default if isinstance(default, int | float) else None,
                                     minimum=_bound(prop, "minimum", "exclusiveMinimum"),
@@ -149,6 +158,8 @@ class ServiceInfo(BaseModel):
     max_duration: float
     max_count: int
     max_batch_prompts: int = Field(description="prompts of one POST /api/v1/generations/batch")
+    max_continue_seconds: float = Field(description="longest audio a generation may continue")
+    max_body_bytes: int = Field(description="largest request body (an uploaded clip is in it, base64)")
     settings: dict[str, SettingInfo] = Field(description="default and range of each generation setting, as the "
                                              "API applies them (a field left out gets its default)")
     formats: list[str]

@@ -62,6 +62,7 @@ class ServiceSettings(BaseSettings):
     max_duration: float = 30.0
     max_count: int = 4
     max_batch_prompts: int = 16  # prompts (lines) of one batch request
+    max_continue_seconds: float = 30.0  # audio a generation may continue (an upload, or a result it extends)
     page_size_max: int = 100
 
     rate_limit_per_minute: float = 30.0  # job submissions per API key; 0 turns the limit off

@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from soundgen.errors import CancelledError, SoundgenError
 from soundgen.service import jobs
+from soundgen.service.continuation import load_prompt
 from soundgen.service.db import Database, DatabaseUnavailableError
 from soundgen.service.eta import GenerationSpeed, remaining
 from soundgen.service.events import EventBus
@@ -154,6 +155,8 @@ class Worker:
         request = GenerationRequest(prompt=job.prompt, duration=job.duration, count=job.count, seed=job.seed,
                                     cfg_coef=job.cfg_coef, temperature=job.temperature, top_k=job.top_k,
                                     top_p=job.top_p, negative_prompt=job.negative_prompt)
+        if job.continues is not None:  # every sound starts with the audio stored for it at submission
+            request.audio_prompt, request.audio_prompt_rate = load_prompt(self.storage, job.id)
         t0 = time.perf_counter()
         result = generator(request, progress=self._progress_fn(job), should_cancel=self._cancel_fn(job))
         if self._stop.is_set():

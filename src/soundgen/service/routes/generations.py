@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from soundgen.errors import InvalidRequestError
-from soundgen.service import eta, jobs
+from soundgen.service import continuation, eta, jobs
 from soundgen.service.app import Service
 from soundgen.service.deps import OwnerDep, ServiceDep, SessionDep, get_owner
 from soundgen.service.models import Job
@@ -87,26 +88,55 @@ def check_quota(service: ServiceDep, owner: str, adding: int = 1) -> None:
                                      "wait for one to finish or cancel one", headers={"Retry-After": "5"})
 
 
-async def _submit(service: ServiceDep, owner: str, req: GenerationCreate, idempotency_key: str | None) -> JSONResponse:
-    """Queue a job and answer it.
+async def _submit(service: ServiceDep, owner: str, req: GenerationCreate, idempotency_key: str | None,
+                  prompt: continuation.PromptAudio | None = None) -> JSONResponse:
+    """Queue a job and answer it; ``prompt`` is the audio it continues (else read from ``req``, if it names any).
 
-    Async end to end: the common case (no key, so no quota to read) never enters the thread pool, and the row
-    itself is committed by the batcher's writer thread together with the other submissions waiting.
+    Async end to end: the common case (no key, so no quota to read, no audio) never enters the thread pool, and the
+    row itself is committed by the batcher's writer thread together with the other submissions waiting.
     """
     check_limits(service, req)
+    if prompt is None and continuation.wants_audio(req):
+        prompt = await run_in_threadpool(_prompt_audio, service, owner, req)
     if owner.startswith("key:"):
         # One submission of a key at a time between the quota check and the insert, or ten at once would all
         # read the same count and all pass a quota of eight.
         async with _QUOTA_TURNS.setdefault(owner, asyncio.Lock()):
             await run_in_threadpool(check_quota, service, owner)
-            values = await jobs.create_job_async(service.db, owner, req, idempotency_key)
+            values = await _insert(service, owner, req, idempotency_key, prompt)
     else:
-        values = await jobs.create_job_async(service.db, owner, req, idempotency_key)
+        values = await _insert(service, owner, req, idempotency_key, prompt)
     service.worker.notify()
     body = jobs.job_json(values)
     if service.bus.wants(owner, body["id"]):
         service.bus.publish(owner, {"type": "job", **body})
     return JSONResponse(body, status_code=status.HTTP_201_CREATED)
+
+
+def _prompt_audio(service: Service, owner: str, req: GenerationCreate) -> continuation.PromptAudio:
+    try:
+        return continuation.prompt_audio(req, owner, service.db, service.storage, service.settings.max_continue_seconds)
+    except InvalidRequestError as e:
+        raise HTTPException(422, str(e)) from None
+
+
+async def _insert(service: Service, owner: str, req: GenerationCreate, idempotency_key: str | None,
+                  prompt: continuation.PromptAudio | None) -> dict[str, Any]:
+    """Insert the job; a continuation's audio is stored first, under the id the job will have, so that the worker
+    never claims a job whose audio is not there yet."""
+    if prompt is None:
+        return await jobs.create_job_async(service.db, owner, req, idempotency_key)
+    job_id = uuid.uuid4().hex
+    await run_in_threadpool(service.storage.put, continuation.prompt_key(job_id), prompt.wav)
+    try:
+        values = await jobs.create_job_async(service.db, owner, req, idempotency_key, id=job_id,
+                                             continues=prompt.source, prompt_seconds=prompt.seconds)
+    except BaseException:
+        await run_in_threadpool(service.storage.delete_prefix, job_prefix(job_id))
+        raise
+    if values["id"] != job_id:  # a retry (same Idempotency-Key): the first submission's job and audio stand
+        await run_in_threadpool(service.storage.delete_prefix, job_prefix(job_id))
+    return values
 
 
 _CREATE_OPENAPI: dict[str, Any] = {
@@ -174,6 +204,9 @@ def parse_batch(service: Service, body: bytes) -> list[GenerationCreate]:
     shared = dict(batch.model_extra or {})
     if "prompt" in shared:
         raise BatchRefused("prompt: a batch takes 'prompts', a list of one prompt per line; one prompt goes to "
+                           "POST /api/v1/generations")
+    if "continue_from" in shared or "audio_prompt" in shared:
+        raise BatchRefused("continue_from: a batch cannot continue audio; send each continuation on its own to "
                            "POST /api/v1/generations")
     limit = service.settings.max_batch_prompts
     if len(batch.prompts) > limit:
@@ -316,9 +349,17 @@ def delete_generation(job_id: str, service: ServiceDep, owner: OwnerDep) -> Resp
 @router.post("/{job_id}/variations", status_code=status.HTTP_201_CREATED, response_model=JobOut,
              responses={429: {"model": ErrorOut}})
 async def create_variation(job_id: str, service: ServiceDep, owner: OwnerDep) -> JSONResponse:
-    """Queue a new generation with the same prompt and options and a new random seed."""
+    """Queue a new generation with the same prompt and options (and audio, for a continuation) and a new random
+    seed."""
     src = await run_in_threadpool(_get_job, service, job_id, owner)
     req = GenerationCreate(prompt=src.prompt, duration=src.duration, count=src.count, seed=None,
                            cfg_coef=src.cfg_coef, temperature=src.temperature, top_k=src.top_k, top_p=src.top_p,
                            negative_prompt=src.negative_prompt)
-    return await _submit(service, owner, req, None)
+    prompt = None
+    if src.continues is not None:  # it continues the same audio
+        key = continuation.prompt_key(src.id)
+        if not await run_in_threadpool(service.storage.exists, key):
+            raise HTTPException(409, f"the audio generation {job_id} continued is gone from storage; continue it again")
+        wav = await run_in_threadpool(service.storage.get, key)
+        prompt = continuation.PromptAudio(wav, src.prompt_seconds or 0.0, src.continues)
+    return await _submit(service, owner, req, None, prompt)

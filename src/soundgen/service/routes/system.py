@@ -60,6 +60,7 @@ def info(service: ServiceDep) -> ServiceInfo:
         max_prompt_chars=s.max_prompt_chars,
         max_prompt_tokens=service.prompt_tokens.max_tokens if service.prompt_tokens is not None else None,
         max_duration=s.max_duration, max_count=s.max_count, max_batch_prompts=s.max_batch_prompts,
+        max_continue_seconds=s.max_continue_seconds, max_body_bytes=s.max_body_bytes,
         settings=setting_infos(),
         formats=list(AUDIO_FORMATS), example_prompts=service.example_prompts or EXAMPLE_PROMPTS,
     )
