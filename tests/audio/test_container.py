@@ -45,6 +45,11 @@ def _header(n_codebooks: int = 3, codebook_size: int = 1024, chunk_frames: int =
     )
 
 
+def _json_fields(header: SgcHeader) -> dict[str, object]:
+    """The header's fields as versions 1 and 2 store them (without version 3's entropy_hash)."""
+    return {k: v for k, v in dataclasses.asdict(header).items() if k != "entropy_hash"}
+
+
 def _valid_file(tmp_path: Path, frames: int = 20, version: int = 2) -> tuple[Path, np.ndarray]:
     codes = np.random.default_rng(0).integers(0, 1024, (3, frames))
     path = tmp_path / "a.sgc"
@@ -77,7 +82,7 @@ def test_round_trip_and_ten_bits_per_code(tmp_path: Path, version: int) -> None:
     assert f.header.bits_per_code == 10
     header_bytes = len(encode_header(f.header, version))
     if version == 1:
-        assert header_bytes == len(json.dumps(dataclasses.asdict(f.header), sort_keys=True, separators=(",", ":")))
+        assert header_bytes == len(json.dumps(_json_fields(f.header), sort_keys=True, separators=(",", ":")))
     chunks = [7] * 14 + [2]
     payload = sum((3 * n * 10 + 7) // 8 for n in chunks)  # 10 bits per code, bytes rounded up per chunk
     overhead = path.stat().st_size - payload - header_bytes
@@ -139,7 +144,7 @@ def _deflate(text: bytes, zdict: bytes = HEADER_DICT) -> bytes:
 
 def _forged(tmp_path: Path, version: int = 1, **fields: object) -> Path:
     """A file whose header is replaced (valid framing, forged values), in format ``version``."""
-    header = {**dataclasses.asdict(_header()), "frame_count": 2, "length": 640, **fields}
+    header = {**_json_fields(_header()), "frame_count": 2, "length": 640, **fields}
     blob = json.dumps(header).encode()
     if version == 2:
         blob = _deflate(blob)
@@ -181,9 +186,9 @@ def test_version_2_header_is_small_and_its_dictionary_frozen() -> None:
     [
         b"\x00" * 40,  # not deflate at all (a stored block header with a bad length)
         _deflate(b'{"model_id":"x"' + b" " * 200_000 + b"}"),  # inflates past the 64 KiB limit (a header bomb)
-        _deflate(json.dumps(dataclasses.asdict(_header())).encode())[:-3],  # cut short
-        _deflate(json.dumps(dataclasses.asdict(_header())).encode()) + b"xx",  # bytes after the stream
-        _deflate(json.dumps(dataclasses.asdict(_header())).encode(), zdict=b"another dictionary"),
+        _deflate(json.dumps(_json_fields(_header())).encode())[:-3],  # cut short
+        _deflate(json.dumps(_json_fields(_header())).encode()) + b"xx",  # bytes after the stream
+        _deflate(json.dumps(_json_fields(_header())).encode(), zdict=b"another dictionary"),
     ],
 )
 def test_damaged_version_2_headers(tmp_path: Path, blob: bytes) -> None:
@@ -252,7 +257,7 @@ def test_fuzz_mutated_valid_file(tmp_path: Path, edits: list[tuple[int, int]], c
 @pytest.mark.parametrize("version", [1, 2])
 def test_an_integer_of_thousands_of_digits_is_a_corrupt_header(tmp_path: Path, version: int) -> None:
     # Python refuses to parse integers of over 4300 digits (ValueError, not a JSONDecodeError).
-    text = json.dumps({**dataclasses.asdict(_header()), "frame_count": 2, "length": 640})
+    text = json.dumps({**_json_fields(_header()), "frame_count": 2, "length": 640})
     blob = text.replace('"length": 640', '"length": 1' + "0" * 5000).encode()
     if version == 2:
         blob = _deflate(blob)
@@ -260,3 +265,18 @@ def test_an_integer_of_thousands_of_digits_is_a_corrupt_header(tmp_path: Path, v
     path.write_bytes(MAGIC + struct.pack("<BI", version, len(blob)) + blob)
     with pytest.raises(CorruptFileError, match="corrupt header"):
         read_sgc(path)
+
+
+def test_versions_1_and_2_are_written_byte_for_byte_as_before(tmp_path: Path) -> None:
+    # SHA-256 of files written by the code before version 3 existed (commit bc246ed) from the same input.
+    expected = {
+        1: "4cd5b74374da377b011018cfdd410e264ef1c98e614d3729d63d4651c7cec2a5",
+        2: "de2f870c3cd3c20dbcc9278300ea82d0a501613753f7c1e8ad62fd2e2db60099",
+    }
+    header = dataclasses.replace(_header(), model_id="golden", original_sample_rate=44100, original_channels=2)
+    codes = (np.arange(3 * 20).reshape(3, 20) * 37) % 1024
+    for version, digest in expected.items():
+        path = tmp_path / f"v{version}.sgc"
+        write_sgc(path, header, codes, length=20 * 320 - 5, version=version)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+        assert np.array_equal(read_sgc(path).codes, codes)
