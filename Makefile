@@ -139,7 +139,7 @@ endif
 	  --data $(DEFAULT_DIR)/corpus --classifier $(DEFAULT_DIR)/classifier --out $(DEFAULT_DIR)/eval-generation
 	$(SG) eval generation --model $(DEFAULT_DIR)/model --prompts $(DEFAULT_DIR)/eval_prompts.jsonl --count 2 \
 	  --data $(DEFAULT_DIR)/corpus --classifier $(DEFAULT_DIR)/classifier --out $(DEFAULT_DIR)/eval-generation-captions
-	$(BIN)/python benchmarks/generation_speed.py --model $(DEFAULT_DIR)/model --dtypes float32,int8 --repeat 2 \
+	$(BIN)/python benchmarks/generation_speed.py --model $(DEFAULT_DIR)/model --dtypes float32 --repeat 2 \
 	  --peer-duration 2 --out $(DEFAULT_DIR)/generation_speed.json
 
 # Benchmarks (JSON in benchmarks/results/). EnCodec is the codec speed peer; installed without its dependencies

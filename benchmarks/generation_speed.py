@@ -51,17 +51,19 @@ def build(kind: str, model_dir: str | None, dtype: str) -> object:
     lm = LMModel(cfg, conditioner.dim).eval()
     if dtype == "bfloat16":
         lm = lm.to(torch.bfloat16)
-    elif dtype == "int8":  # float32 weights and prefills, int8 decoding steps (the opt-in LMModel.step_format)
-        lm.step_format = "int8"
     return TextToSound(codec, lm, conditioner)
 
 
 def step_matrices_kind(lm: object) -> str | None:
-    """How the decoding steps held the output heads' matrix (``float16-packed``, ``float32``, ``int8``, ...), or
-    None for a source tree without :meth:`~soundgen.lm.model.LMModel.step_matrices`."""
+    """How the decoding steps held the output heads' matrix (``float16-packed``, ``float32``, ...), or None for a
+    source tree without step weights (a --baseline-src tree may be older than this script)."""
     import torch
 
-    matrices = getattr(lm, "step_matrices", None)
+    weights = getattr(lm, "step_weights", None)
+    if weights is not None:  # soundgen.lm.step_weights
+        w = weights()
+        return "float16-packed" if w.halves[-1] else str(w.matrices[-1].dtype).removeprefix("torch.")
+    matrices = getattr(lm, "step_matrices", None)  # trees before the one decoding step (issue 12)
     if matrices is None:
         return None
     heads = matrices(lm.step_format).heads  # type: ignore[attr-defined]
@@ -71,13 +73,15 @@ def step_matrices_kind(lm: object) -> str | None:
 
 
 def fused_step_used(lm: object) -> bool | None:
-    """Whether :meth:`~soundgen.lm.model.LMModel.step_plan` gives this model its TorchScript step
+    """Whether :meth:`~soundgen.lm.model.LMModel.step_plan` runs this model's step as TorchScript
     (soundgen.lm.fused_step), or None for a source tree without it."""
     import torch
 
     with torch.inference_mode():
         plan = lm.step_plan(lm.null_memory(1))  # type: ignore[attr-defined]
-    return plan.fused is not None if hasattr(plan, "fused") else None
+    if hasattr(plan, "scripted"):
+        return bool(plan.scripted)
+    return plan.fused is not None if hasattr(plan, "fused") else None  # trees before the one decoding step
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -178,8 +182,8 @@ def main() -> None:
     p.add_argument("--cfg", type=float, default=3.0)
     p.add_argument(
         "--dtypes",
-        default="float32,bfloat16,int8",
-        help="LM weight formats to time for the default LM (int8: the opt-in int8 decoding steps)",
+        default="float32,bfloat16",
+        help="LM weight formats to time for the default LM (float32, bfloat16)",
     )
     p.add_argument("--model", help="a trained model directory to time instead of the random default LM")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "generation_speed.json")
@@ -197,6 +201,8 @@ def main() -> None:
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if "int8" in args.dtypes.split(","):
+        p.error("--dtypes int8: the int8 decoding steps were removed (1.6x slower than float32, see lm/fused_step.py)")
     if args.worker:
         worker(args)
         return

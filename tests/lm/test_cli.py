@@ -117,6 +117,13 @@ def test_an_unwritable_output_is_refused_before_generating(tmp_path: Path, capsy
     assert err == f"soundgen: error: cannot write {out}: {tmp_path / 'file'} is a file, not a folder\n"
 
 
+def test_the_removed_int8_dtype_is_one_line_saying_why(tmp_path: Path, capsys: Any) -> None:
+    assert main(["generate", "a dog", "--dtype", "int8", "--model", str(tmp_path), "-o", str(tmp_path / "x.wav")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("soundgen: error: dtype int8 is no longer offered: its decoding steps were 1.6x slower")
+    assert err.count("\n") == 1 and not (tmp_path / "x.wav").exists()
+
+
 def test_no_model_installed_is_one_line(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOUNDGEN_MODEL", str(tmp_path / "nothing"))
     assert main(["generate", "a dog", "-o", str(tmp_path / "x.wav")]) == 2

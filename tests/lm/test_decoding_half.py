@@ -1,4 +1,4 @@
-"""The step path on float16-exact weights (fbgemm's float16-weight GEMM) and the cache of its matrices."""
+"""The decoding step on float16-exact weights (fbgemm's float16-weight GEMM) and the cache of its weights."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from soundgen.lm.model import LMModel, Memory
 from soundgen.lm.patterns import build_delay_pattern, shift_right
 from soundgen.lm.sampling import apply_cfg
 from soundgen.lm.sampling_params import SamplingParams
-from soundgen.lm.transformer import HalfPacked, pack_half, step_matrix
+from soundgen.lm.step_weights import pack_half, step_matrix
 
 
 def _half_exact_model(seed: int = 0) -> tuple[LMModel, HashedConditioner]:
@@ -66,12 +66,11 @@ def test_half_exact_weights_are_packed_and_the_guided_step_matches_the_full_forw
     memory = _cfg_memory(lm, lm.memory(cond.encode(["a dog barking", "rain on a tin roof"])))
     inp = _inputs(lm, 2, 12).repeat(2, 1, 1)
     with torch.inference_mode():
-        matrices = lm.step_matrices()
+        weights = lm.step_weights()
         full = lm(inp, memory)
         guided = _steps(lm, memory, inp, 3.0)
         plain = _steps(lm, memory, inp, None)
-    assert isinstance(matrices.heads, HalfPacked)
-    assert all(isinstance(m, HalfPacked) for w in matrices.blocks for m in (w.qkv, w.self_out, w.ff_in, w.ff_out))
+    assert len(weights.halves) == 4 * lm.cfg.n_layers + 1 and all(weights.halves)  # every block's four, the heads
     torch.testing.assert_close(guided, apply_cfg(full[:2], full[2:], 3.0)[:, :, 3:], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(plain, full[:, :, 3:], rtol=1e-4, atol=1e-4)
 
@@ -79,7 +78,8 @@ def test_half_exact_weights_are_packed_and_the_guided_step_matches_the_full_forw
 def test_inexact_weights_stay_float32() -> None:
     linear = nn.Linear(16, 32, bias=False)  # random float32: most values are not float16 values
     assert pack_half(linear) is None
-    assert isinstance(step_matrix(linear), torch.Tensor)
+    matrix, half = step_matrix(linear)
+    assert not half and matrix.shape == (16, 32)
     with torch.no_grad():
         linear.weight.copy_(linear.weight.half().float())
         linear.weight[3, 5] += 1e-6  # one value that float16 cannot hold
@@ -100,38 +100,37 @@ def test_without_the_kernel_the_step_path_falls_back_to_float32(monkeypatch: pyt
 
         monkeypatch.setattr(torch, "fbgemm_pack_gemm_matrix_fp16", missing)
         lm.clear_step_cache()
-        assert isinstance(lm.step_matrices().heads, torch.Tensor)
+        assert not any(lm.step_weights().halves)
         fallback = _steps(lm, memory, inp, None)
     torch.testing.assert_close(fallback, packed, rtol=1e-4, atol=1e-4)
 
 
-def test_step_matrices_are_cached_until_the_weights_change() -> None:
+def test_step_weights_are_cached_until_the_weights_change() -> None:
     lm, cond = _half_exact_model(3)
     memory = lm.memory(cond.encode(["wind", "a door"]))
     inp = _inputs(lm, 2, 9)
     with torch.inference_mode():
-        first = lm.step_matrices()
-        assert lm.step_matrices() is first and lm.step_plan(memory).heads is first.heads
-        assert lm.step_matrices("int8") is not first and lm.step_matrices("int8") is lm.step_matrices("int8")
+        first = lm.step_weights()
+        assert lm.step_weights() is first and lm.step_plan(memory).weights is first
     with torch.no_grad():  # an in-place change (as an optimizer step makes)
         lm.blocks[0].ff[2].weight.mul_(2.0)
         lm.heads.weight.neg_()
     with torch.inference_mode():
-        changed = lm.step_matrices()
+        changed = lm.step_weights()
         assert changed is not first
         torch.testing.assert_close(_steps(lm, memory, inp, None), lm(inp, memory)[:, :, 3:], rtol=1e-4, atol=1e-4)
     state = {k: v.clone() for k, v in lm.state_dict().items()}
     state["heads.weight"].neg_()
     lm.load_state_dict(state)
     with torch.inference_mode():
-        assert lm.step_matrices() is not changed
+        assert lm.step_weights() is not changed
         torch.testing.assert_close(_steps(lm, memory, inp, None), lm(inp, memory)[:, :, 3:], rtol=1e-4, atol=1e-4)
-        before = lm.step_matrices()
+        before = lm.step_weights()
     lm.double()  # .to()/.half()/.double(): new weights, and float16 packing no longer applies
     memory64 = Memory(memory.tokens.double(), memory.mask)
     with torch.inference_mode():
-        after = lm.step_matrices()
-        assert after is not before and isinstance(after.heads, torch.Tensor) and after.heads.dtype == torch.float64
+        after = lm.step_weights()
+        assert after is not before and not any(after.halves) and after.matrices[-1].dtype == torch.float64
         torch.testing.assert_close(_steps(lm, memory64, inp, None), lm(inp, memory64)[:, :, 3:])
 
 

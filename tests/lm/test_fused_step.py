@@ -1,4 +1,4 @@
-"""The decoding step compiled into one TorchScript function (soundgen.lm.fused_step) against the op-by-op path."""
+"""The one decoding step (soundgen.lm.fused_step): compiled by TorchScript, against the same function as Python."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from soundgen.lm.generate import generate_codes
 from soundgen.lm.model import LMModel, Memory
 from soundgen.lm.patterns import build_delay_pattern, shift_right
 from soundgen.lm.sampling_params import SamplingParams
-from soundgen.lm.transformer import HalfPacked
 
 needs_script = pytest.mark.skipif(fused_step.scripted() is None, reason="TorchScript unavailable or switched off")
 
@@ -51,7 +50,7 @@ def _step_logits(lm: LMModel, memory: Memory, inp: torch.Tensor, cfg_coef: float
 @needs_script
 @pytest.mark.parametrize("half_exact", [True, False])
 @pytest.mark.parametrize("cfg_coef", [None, 3.0])
-def test_fused_step_equals_the_op_by_op_step(half_exact: bool, cfg_coef: float | None) -> None:
+def test_the_scripted_step_equals_the_python_step(half_exact: bool, cfg_coef: float | None) -> None:
     lm, cond = _model(half_exact, seed=3)
     memory = lm.memory(cond.encode(["a dog barking", "rain on a tin roof"]))
     codes = torch.randint(0, lm.cfg.codebook_size, (2, lm.cfg.n_codebooks, 10))
@@ -63,11 +62,12 @@ def test_fused_step_equals_the_op_by_op_step(half_exact: bool, cfg_coef: float |
         plan = lm.step_plan(memory)
         fused = _step_logits(lm, memory, inp, cfg_coef)
         lm.fused_steps = False
-        assert lm.step_plan(memory).fused is None
+        python = lm.step_plan(memory)
+        assert not python.scripted and python.run is fused_step._step  # the fallback is the same function
         eager = _step_logits(lm, memory, inp, cfg_coef)
         full = lm(inp, memory)[..., 2:, :]
-    assert plan.fused is not None
-    assert all(plan.fused.halves) == half_exact  # the exported-model kernel is the one being checked
+    assert plan.scripted
+    assert all(plan.weights.halves) == half_exact  # the exported-model kernel is the one being checked
     assert fused.shape == eager.shape == (2, lm.cfg.n_codebooks, inp.shape[-1] - 2, lm.cfg.codebook_size)
     if half_exact:  # exported models: the same kernels on the same inputs, bit for bit
         assert torch.equal(fused, eager)
@@ -91,15 +91,6 @@ def test_generation_with_the_fused_step_draws_the_same_codes() -> None:
     assert torch.equal(runs[0], runs[1])
 
 
-def test_int8_steps_stay_on_the_op_by_op_path() -> None:
-    lm, cond = _model(half_exact=True)
-    memory = lm.memory(cond.encode(["wind"]))
-    with torch.inference_mode():
-        plan = lm.step_plan(memory, "int8")
-        assert plan.fused is None
-        assert not isinstance(plan.heads, HalfPacked)
-
-
 @needs_script
 def test_the_environment_switch_turns_the_fused_step_off(monkeypatch: pytest.MonkeyPatch) -> None:
     lm, cond = _model(half_exact=True)
@@ -109,7 +100,7 @@ def test_the_environment_switch_turns_the_fused_step_off(monkeypatch: pytest.Mon
     try:
         with torch.inference_mode():
             assert fused_step.scripted() is None
-            assert lm.step_plan(memory).fused is None
+            assert not lm.step_plan(memory).scripted
     finally:
         monkeypatch.delenv(fused_step.ENV_SWITCH)
         fused_step.scripted.cache_clear()

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from soundgen.codec.io import load_codec
-from soundgen.errors import ConfigError, ModelNotFoundError
+from soundgen.errors import ConfigError, InvalidRequestError, ModelNotFoundError
 from soundgen.lm.config import LMRunConfig
 from soundgen.lm.io import load_lm
 from soundgen.model_files import read_example_prompts
@@ -104,15 +104,11 @@ def test_shipped_configs_load(name: str) -> None:
 
 
 
-def test_int8_loading_generates(assets: Any, tmp_path: Path) -> None:
-    cfg = LMRunConfig.tiny()
-    cfg.train.steps, cfg.train.sample_every = 2, 0
-    train_lm(cfg, assets.tokens, tmp_path / "run")
-    export_model(tmp_path / "run", assets.codec_dir, tmp_path / "model")
-    tts = TextToSound.load(tmp_path / "model", dtype="int8")
-    assert tts.lm.step_format == "int8" and tts.lm.dtype == torch.float32
-    result = tts.generate(GenerationRequest("a tone sound", duration=0.06, seed=1))
-    assert result.audio[0].shape == (1, 480)
+@pytest.mark.parametrize("dtype", ["int8", "float16"])
+def test_a_removed_or_unknown_dtype_is_refused_before_loading(dtype: str, tmp_path: Path) -> None:
+    with pytest.raises(InvalidRequestError, match="no longer offered: its decoding steps were" if dtype == "int8"
+                       else "dtype must be one of float32, bfloat16"):
+        TextToSound.load(tmp_path / "nothing here", dtype=dtype)  # type: ignore[arg-type]
 
 
 def test_init_starts_a_new_run_from_a_released_model(assets: Any, tmp_path: Path) -> None:

@@ -94,10 +94,9 @@ def _register_generate(top: Any) -> None:
         "-o", "--output", type=Path, required=True, metavar="OUT.wav", help="file to write (.wav/.flac/.ogg/.mp3)"
     )
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--dtype", choices=["float32", "bfloat16", "int8"], default="float32",
+    p.add_argument("--dtype", default="float32", metavar="{float32,bfloat16}",
                    help="LM inference precision (default float32: the fastest on AVX2 CPUs for a model stored in "
-                        "float16, as exported ones are, which decodes through lossless float16-packed GEMMs); int8 "
-                        "is lossy and only faster where the weights are not float16-exact")
+                        "float16, as exported ones are, which decodes through lossless float16-packed GEMMs)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.set_defaults(func=_generate)
 
@@ -246,9 +245,10 @@ def _export(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from soundgen.audio.io import write_audio
     from soundgen.audio.writer import format_from_path
-    from soundgen.pipeline import GenerationRequest, TextToSound
+    from soundgen.pipeline import GenerationRequest, TextToSound, check_dtype
     from soundgen.utils import check_writable
 
+    check_dtype(args.dtype)  # int8 (removed) and unknown values: one line saying why, before any work
     if args.threads > 0:
         import torch
 

@@ -8,8 +8,7 @@ the unconditional half of classifier-free guidance) leaves only the null token v
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -19,19 +18,10 @@ from torch import nn
 
 from soundgen.lm.conditioners import TextCondition
 from soundgen.lm.config import LMConfig
-from soundgen.lm.fused_step import FusedStep
+from soundgen.lm.fused_step import StepPlan
 from soundgen.lm.patterns import build_delay_pattern, shift_right
-from soundgen.lm.transformer import (
-    Block,
-    CrossStep,
-    DecodingState,
-    StepFormat,
-    StepMatrix,
-    StepWeights,
-    sinusoidal_positions,
-    step_linear,
-    step_matrix,
-)
+from soundgen.lm.step_weights import StepWeights, forget_step_weights, step_weights
+from soundgen.lm.transformer import Block, DecodingState, sinusoidal_positions
 
 
 @dataclass
@@ -71,53 +61,6 @@ class LossResult:
         return self.lazy_accuracy
 
 
-@dataclass
-class StepPlan:
-    """What single-step decoding (:meth:`LMModel.step`) needs, prepared once per generation.
-
-    A snapshot of the weights: build a new plan after the model changes (training, ``.to()``). Its matrices
-    (:class:`StepMatrices`) come from a cache that :meth:`LMModel.step_plan` keeps per model and format, so only
-    the folding of the memory costs anything per generation. On a CPU in the default format they are copies of the
-    transformer's matrices: float16-packed (half the bytes of the float32 weights, ~12 MB for the default model)
-    where the weights are exact float16 values, else transposed float32 (as much again as the weights, ~23 MB).
-
-    Attributes:
-        blocks: :class:`StepWeights` of every block.
-        cross: every block's cross-attention folded into ``memory`` (:class:`CrossStep`).
-        norm: ``(weight, bias)`` of the final layer norm.
-        heads: ``[D, K * codebook_size]`` output heads, transposed (a :data:`~soundgen.lm.transformer.StepMatrix`).
-        memory: the cross-attention memory of batch B.
-        fused: the same step as one TorchScript function (:class:`~soundgen.lm.fused_step.FusedStep`), or None
-            where :meth:`LMModel.step` runs it op by op (int8 matrices, TorchScript off or unavailable).
-    """
-
-    blocks: list[StepWeights]
-    cross: list[CrossStep]
-    norm: tuple[torch.Tensor, torch.Tensor]
-    heads: StepMatrix
-    memory: Memory
-    fused: FusedStep | None = None
-
-
-@dataclass
-class StepMatrices:
-    """The part of a :class:`StepPlan` that depends on the weights only (cached across generations).
-
-    Attributes:
-        blocks: :class:`StepWeights` of every block.
-        heads: output heads (a :data:`~soundgen.lm.transformer.StepMatrix`).
-        key: what the matrices were built from (format, and every parameter's storage and version counter).
-    """
-
-    blocks: list[StepWeights]
-    heads: StepMatrix
-    key: Hashable
-
-
-_STEP_MATRICES: weakref.WeakKeyDictionary[LMModel, dict[StepFormat, StepMatrices]] = weakref.WeakKeyDictionary()
-"""The cache of :meth:`LMModel.step_matrices`, outside the modules so that copies and pickles never carry it."""
-
-
 class LMModel(nn.Module):
     """Decoder-only transformer over K codebooks in the delay pattern, with text cross-attention.
 
@@ -127,12 +70,9 @@ class LMModel(nn.Module):
     """
 
     offsets: torch.Tensor
-    step_format: StepFormat
-    """How :meth:`step_plan` holds the step path's matrices by default (:data:`~soundgen.lm.transformer.StepFormat`):
-    ``"float32"``; set ``"int8"`` to opt in to the quantised decoding steps (prefills stay float32)."""
     fused_steps: bool
-    """Whether :meth:`step_plan` compiles the step into one TorchScript function (the default: the same ops with less
-    overhead each, see :mod:`soundgen.lm.fused_step`). False keeps the op-by-op path."""
+    """Whether :meth:`step_plan` runs the decoding step as one TorchScript function (the default: the same ops with
+    less overhead each, see :mod:`soundgen.lm.fused_step`). False runs the same function as Python."""
 
     def __init__(self, cfg: LMConfig, cond_dim: int) -> None:
         super().__init__()
@@ -148,7 +88,6 @@ class LMModel(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.heads = nn.Linear(d, k * card, bias=False)  # K heads of `card` logits, as one matmul
         self._position_table: torch.Tensor | None = None
-        self.step_format = "float32"
         self.fused_steps = True
         self.apply(self._init)
 
@@ -231,47 +170,27 @@ class LMModel(nn.Module):
         bias = torch.zeros(memory.mask.shape, dtype=self.dtype, device=self.device)
         return bias.masked_fill(~memory.mask.to(self.device), float("-inf"))[:, None, None, :]
 
-    def step_plan(self, memory: Memory, fmt: StepFormat | None = None) -> StepPlan:
-        """Prepare :meth:`step` for a generation conditioned on ``memory``: the matrices of format ``fmt`` (default
-        :attr:`step_format`; see :meth:`step_matrices`, cached) and every cross-attention folded into the memory."""
-        fmt = fmt or self.step_format
-        norm = (self.norm.weight.detach(), self.norm.bias.detach())
+    def step_plan(self, memory: Memory) -> StepPlan:
+        """Prepare :meth:`step` for a generation conditioned on ``memory``: the step's weights (:meth:`step_weights`,
+        cached) and every block's cross-attention folded into the memory (only this costs anything per generation)."""
         blocks = cast("list[Block]", list(self.blocks))
-        bias = self.memory_bias(memory)
-        cross = [block.cross_attn.fold(memory.tokens, bias) for block in blocks]
-        matrices = self.step_matrices(fmt)
-        fused = FusedStep.build(matrices.blocks, cross, norm, matrices.heads) if self.fused_steps else None
-        return StepPlan(matrices.blocks, cross, norm, matrices.heads, memory, fused)
+        return StepPlan.fold(self.step_weights(), blocks, memory.tokens, self.memory_bias(memory), self.fused_steps)
 
-    def step_matrices(self, fmt: StepFormat = "float32") -> StepMatrices:
-        """The matrices of the step path in format ``fmt``, built once and kept while the weights stay the same.
+    def step_weights(self) -> StepWeights:
+        """The weights of the decoding step (:mod:`soundgen.lm.step_weights`), built once and kept while the weights
+        stay the same. On a CPU they are copies of the transformer's matrices: float16-packed (half the bytes of the
+        float32 weights, ~12 MB for the default model) where the weights are exact float16 values, else transposed
+        float32 (as much again as the weights, ~23 MB).
 
-        Packing them costs ~20-150 ms for the default model, once per generation without the cache. The cache
-        notices an optimizer step, ``load_state_dict``, any in-place change through the parameters (their version
-        counters) and ``.to()``/``.half()`` (:meth:`_apply`); a change through ``param.data`` goes unseen: call
+        The cache notices an optimizer step, ``load_state_dict``, any in-place change through the parameters and
+        ``.to()``/``.half()`` (:meth:`_apply`); a change through ``param.data`` goes unseen: call
         :meth:`clear_step_cache` after one.
         """
-        key = self._weights_key(fmt)
-        cached = _STEP_MATRICES.get(self, {}).get(fmt)
-        if cached is not None and key is not None and cached.key == key:
-            return cached
-        blocks = [block.step_weights(fmt) for block in cast("Iterable[Block]", self.blocks)]
-        matrices = StepMatrices(blocks, step_matrix(self.heads, fmt), key)
-        if key is not None:
-            _STEP_MATRICES.setdefault(self, {})[fmt] = matrices
-        return matrices
+        return step_weights(self, cast("list[Block]", list(self.blocks)), self.norm, self.heads)
 
     def clear_step_cache(self) -> None:
-        """Forget the cached :meth:`step_matrices` (the next plan builds them again)."""
-        _STEP_MATRICES.pop(self, None)
-
-    def _weights_key(self, fmt: StepFormat) -> Hashable:
-        """What identifies the current weights (None when they cannot be told apart: inference tensors keep no
-        version counter)."""
-        try:
-            return (fmt, tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters()))
-        except RuntimeError:
-            return None
+        """Forget the cached :meth:`step_weights` (the next plan builds them again)."""
+        forget_step_weights(self)
 
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> LMModel:  # type: ignore[override]
         self.clear_step_cache()  # .to(), .half(), .cuda(): new weights
@@ -287,8 +206,8 @@ class LMModel(nn.Module):
     ) -> torch.Tensor:
         """Next-token logits of one decoding step on top of a KV cache (inference only).
 
-        Computes what ``self(tokens[..., None], plan.memory, state, offset)`` does, through the leaner
-        :meth:`Block.step` path.
+        Computes what ``self(tokens[..., None], memory, state, offset)`` does (up to float rounding), through the
+        one step function of :mod:`soundgen.lm.fused_step`.
 
         Args:
             tokens: ``[B, K]`` the step's input tokens.
@@ -303,35 +222,14 @@ class LMModel(nn.Module):
         Returns:
             ``[B, K, codebook_size]`` logits (float32); ``[B/2, K, codebook_size]`` with ``cfg_coef``.
         """
-        b, k = tokens.shape
-        if plan.fused is not None:
-            position = self._positions(offset, 1, self.embedding.weight)
-            keys, values = [c.k for c in state.layers], [c.v for c in state.layers]
-            logits = plan.fused(
-                tokens,
-                self.embedding.weight,
-                self.offsets[..., 0],
-                position,
-                keys,
-                values,
-                offset,
-                cfg_coef,
-                self.cfg.codebook_size,
-            )
-            state.length = offset + 1
-            return logits
-        x = self.embedding(tokens + self.offsets[..., 0]).sum(dim=1)  # [B, D]
-        x = x + self._positions(offset, 1, x)
-        for block, weights, cross, cache in zip(
-            cast("Iterable[Block]", self.blocks), plan.blocks, plan.cross, state.layers, strict=True
-        ):
-            x = block.step(x, weights, cache, offset, cross)
+        table = self.embedding.weight
+        keys, values = [c.k for c in state.layers], [c.v for c in state.layers]
+        position = self._positions(offset, 1, table)
+        logits = plan(
+            tokens, table, self.offsets[..., 0], position, keys, values, offset, cfg_coef, self.cfg.codebook_size
+        )
         state.length = offset + 1
-        x = F.layer_norm(x, x.shape[-1:], *plan.norm)
-        if cfg_coef is not None:
-            b //= 2
-            x = torch.lerp(x[b:], x[:b], cfg_coef)
-        return step_linear(x, plan.heads).view(b, k, self.cfg.codebook_size).float()
+        return logits
 
     def _positions(self, offset: int, length: int, like: torch.Tensor) -> torch.Tensor:
         """Sinusoidal positions ``[length, D]`` from a table grown on demand (a decoding step costs one slice)."""
