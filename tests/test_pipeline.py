@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from soundgen.errors import CancelledError, InvalidRequestError
+from soundgen.errors import CancelledError, CorruptFileError, InvalidRequestError
 from soundgen.lm.sampling_params import SamplingParams
 from soundgen.pipeline import GenerationRequest, TextToSound
+from soundgen.tokenizer import AudioTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +156,44 @@ def test_no_negative_prompt_guides_against_the_null_condition(tts: TextToSound) 
 def test_an_overlong_negative_prompt_is_refused(tts: TextToSound, negative: str, message: str) -> None:
     with pytest.raises(InvalidRequestError, match=message):
         tts.generate(GenerationRequest("rain", duration=0.05, negative_prompt=negative))
+
+
+class _ToyTokenizer:
+    """A codec that is nothing but the tokenizer protocol (no torch module): codes are a frame counter."""
+
+    sample_rate, channels, frame_rate, hop = 8000, 1, 50.0, 160
+
+    def __init__(self, max_codebooks: int, codebook_size: int) -> None:
+        self.max_codebooks = self.n_codebooks = max_codebooks
+        self.codebook_size = codebook_size
+        self.decoded: list[torch.Tensor] = []
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def set_n_codebooks(self, k: int) -> None:
+        if not 1 <= k <= self.max_codebooks:
+            raise ValueError(f"n_codebooks must be in 1..{self.max_codebooks}, got {k}")
+        self.n_codebooks = k
+
+    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+        frames = -(-wav.shape[-1] // self.hop)
+        return torch.arange(frames).remainder(self.codebook_size).expand(wav.shape[0], self.n_codebooks, -1).clone()
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        self.decoded.append(codes)
+        return torch.zeros(codes.shape[0], self.channels, codes.shape[-1] * self.hop)
+
+
+def test_the_pipeline_knows_the_codec_through_the_tokenizer_protocol_only(tts: TextToSound) -> None:
+    lm, k = tts.lm, tts.lm.cfg.n_codebooks
+    toy = _ToyTokenizer(max_codebooks=k + 2, codebook_size=lm.cfg.codebook_size)
+    assert isinstance(toy, AudioTokenizer)
+    pipeline = TextToSound(toy, lm, tts.conditioner)  # the LM models fewer codebooks: the codec uses as many
+    assert toy.n_codebooks == k
+    result = pipeline.generate_batch(["rain"], 0.1, seed=3, audio_prompt=np.zeros((1, 800), np.float32))
+    assert result.audio[0].shape == (1, 1600) and toy.decoded[-1].shape == (1, k, 10)  # 5 prompt frames + 5 new
+    assert torch.equal(toy.decoded[-1][..., :5], toy.encode(torch.zeros(1, 1, 800)))
+    with pytest.raises(CorruptFileError, match=f"the LM models {k} codebooks but the codec has {k - 1}"):
+        TextToSound(_ToyTokenizer(max_codebooks=k - 1, codebook_size=lm.cfg.codebook_size), lm, tts.conditioner)

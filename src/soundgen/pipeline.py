@@ -164,13 +164,12 @@ class TextToSound:
     def __init__(self, codec: AudioTokenizer, lm: LMModel, conditioner: TextConditioner) -> None:
         cfg = lm.cfg
         if codec.n_codebooks != cfg.n_codebooks:
-            setter = getattr(codec, "set_n_codebooks", None)
-            if setter is None or cfg.n_codebooks > _max_codebooks(codec):
+            if cfg.n_codebooks > codec.max_codebooks:
                 raise CorruptFileError(
-                    f"the LM models {cfg.n_codebooks} codebooks but the codec encodes {codec.n_codebooks}: "
+                    f"the LM models {cfg.n_codebooks} codebooks but the codec has {codec.max_codebooks}: "
                     "the model's codec/ and lm/ do not belong together; export them again"
                 )
-            setter(cfg.n_codebooks)
+            codec.set_n_codebooks(cfg.n_codebooks)
         if codec.codebook_size != cfg.codebook_size:
             raise CorruptFileError(
                 f"the LM's codebook size {cfg.codebook_size} differs from the codec's {codec.codebook_size}: "
@@ -329,7 +328,7 @@ class TextToSound:
                 use_cache=use_cache,
                 negative=negative_memory,
             )
-            wav = self.codec.decode(codes.to(_device_of(self.codec))).float().cpu().numpy()  # [B, C, T']
+            wav = self.codec.decode(codes.to(self.codec.device)).float().cpu().numpy()  # [B, C, T']
         prompt_seconds = 0.0 if prompt_codes is None else prompt_codes.shape[-1] / self.lm.cfg.frame_rate
         total = prompt_seconds + duration
         n_samples = min(wav.shape[-1], int(round(total * self.sample_rate)))
@@ -358,26 +357,8 @@ class TextToSound:
         x = to_channels(x, self.channels)
         if rate is not None and rate != self.sample_rate:
             x = resample(x, rate, self.sample_rate)
-        wav = torch.from_numpy(np.ascontiguousarray(x))[None].to(_device_of(self.codec))
+        wav = torch.from_numpy(np.ascontiguousarray(x))[None].to(self.codec.device)
         codes = self.codec.encode(wav).to(self.lm.device)  # [1, K, P]
         if codes.shape[-1] == 0:
             raise InvalidRequestError("the audio prompt is shorter than one code frame; give a longer one")
         return codes.expand(batch, -1, -1)
-
-
-def _device_of(codec: AudioTokenizer) -> torch.device:
-    """Where a codec's weights live (CPU for tokenizers that are not torch modules)."""
-    if isinstance(codec, torch.nn.Module):
-        for p in codec.parameters():
-            return p.device
-    return torch.device("cpu")
-
-
-def _max_codebooks(codec: AudioTokenizer) -> int:
-    """The most codebooks a codec can encode with (its quantizer's size when it says so)."""
-    for name in ("max_codebooks", "total_codebooks"):
-        value = getattr(codec, name, None)
-        if isinstance(value, int):
-            return value
-    cfg = getattr(codec, "cfg", None) or getattr(codec, "config", None)
-    return int(getattr(cfg, "n_codebooks", codec.n_codebooks))

@@ -19,15 +19,31 @@ class AudioTokenizer(Protocol):
         sample_rate: audio samples per second.
         channels: audio channels (1 for the default model).
         frame_rate: code frames per second.
-        n_codebooks: codebooks K used per frame.
+        n_codebooks: codebooks K in use: :meth:`encode` gives K codes per frame (see :meth:`set_n_codebooks`).
+        max_codebooks: the most codebooks the tokenizer has (``n_codebooks <= max_codebooks``).
         codebook_size: entries per codebook; codes lie in ``[0, codebook_size)``.
+        device: where :meth:`encode` and :meth:`decode` take their tensors.
     """
 
     sample_rate: int
     channels: int
     frame_rate: float
     n_codebooks: int
+    max_codebooks: int
     codebook_size: int
+
+    @property
+    def device(self) -> torch.device:
+        """Where :meth:`encode` and :meth:`decode` take their tensors."""
+        ...
+
+    def set_n_codebooks(self, k: int) -> None:
+        """Use the first ``k`` codebooks (``1 <= k <= max_codebooks``) from now on.
+
+        Raises:
+            ValueError: ``k`` out of range.
+        """
+        ...
 
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
         """Encode audio ``[B, C, T]`` (float, -1..1) to codes ``[B, K, F]`` (int64)."""

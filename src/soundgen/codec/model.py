@@ -29,7 +29,9 @@ class Codec(nn.Module):
         channels: audio channels.
         frame_rate: code frames per second.
         n_codebooks: codebooks used by :meth:`encode` (at most ``max_codebooks``; see :meth:`set_n_codebooks`).
+        max_codebooks: codebooks of the quantizer.
         codebook_size: entries per codebook.
+        device: where the weights live.
         hop_length: audio samples per frame.
         model_id: name of a released model (``untrained`` otherwise).
         model_hash: SHA-256 of the weights when loaded from disk (``""`` otherwise).
@@ -53,6 +55,11 @@ class Codec(nn.Module):
         self.model_id = "untrained"
         self.model_hash = ""  # set by soundgen.codec.io.load_codec
         self._silence: torch.Tensor | None = None  # [max_codebooks] codes of digital silence (silence_gate)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights live (and so :meth:`encode` and :meth:`decode` take their tensors)."""
+        return next(self.parameters()).device
 
     def set_n_codebooks(self, k: int) -> None:
         """Use the first ``k`` codebooks when encoding (bitrate = ``k * frame_rate * bits_per_code``)."""
