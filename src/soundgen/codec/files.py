@@ -3,6 +3,7 @@
 Audio that libsndfile can open is read, resampled (soxr streaming) and encoded block by block, so an hour of
 audio never sits in memory whole; other formats go through :func:`soundgen.audio.io.read_audio` (ffmpeg). Decoding
 writes the audio as it is decoded (:class:`~soundgen.audio.writer.AudioFileWriter`), in every output format.
+With the codec's entropy tables (:mod:`soundgen.codec.entropy`) the codes are range-coded (``.sgc`` version 3).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 
 from soundgen.audio.archive import MEMBER_SEPARATOR
 from soundgen.audio.container import SgcHeader, SgcReader, SgcWriter, bits_for
+from soundgen.audio.entropy import EntropyTables
 from soundgen.audio.io import read_audio, resample, to_channels
 from soundgen.audio.writer import AudioFileWriter
 from soundgen.codec.io import weights_hash
@@ -34,16 +36,31 @@ DECODE_FRAMES = 256
 
 @dataclass
 class EncodeResult:
-    """What :func:`encode_file` wrote."""
+    """What :func:`encode_file` wrote.
+
+    Attributes:
+        header: the file's header.
+        bytes_written: the file's size in bytes.
+        duration: seconds of audio.
+        payload_bytes: bytes of the codes alone (no header, chunk framing or trailer).
+        version: the ``.sgc`` version written (3: range-coded).
+    """
 
     header: SgcHeader
     bytes_written: int
     duration: float
+    payload_bytes: int = 0
+    version: int = 2
 
     @property
     def bitrate(self) -> float:
-        """Exact bitrate of the file in kbps (file size over audio duration)."""
+        """True bitrate of the file in kbps: file bytes x 8 over the audio's duration, header included."""
         return self.bytes_written * 8 / max(self.duration, 1e-9) / 1000.0
+
+    @property
+    def payload_bitrate(self) -> float:
+        """Bitrate of the codes alone in kbps (what the container adds left out)."""
+        return self.payload_bytes * 8 / max(self.duration, 1e-9) / 1000.0
 
 
 def model_hash(codec: Codec) -> str:
@@ -104,9 +121,24 @@ def _audio_blocks(path: Path, rate: int, channels: int) -> tuple[Iterator[np.nda
 
 
 def encode_file(
-    codec: Codec, src: str | Path, dst: str | Path, *, chunk_frames: int = 1500, show_progress: bool = True
+    codec: Codec,
+    src: str | Path,
+    dst: str | Path,
+    *,
+    chunk_frames: int = 1500,
+    show_progress: bool = True,
+    tables: EntropyTables | None = None,
 ) -> EncodeResult:
     """Encode an audio file (any rate, channels, readable format) to ``dst`` (.sgc) with ``codec.n_codebooks``.
+
+    Args:
+        codec: the codec (its ``n_codebooks`` sets the bitrate).
+        src: the audio file.
+        dst: the ``.sgc`` file to write (atomically).
+        chunk_frames: most frames per chunk.
+        show_progress: a progress bar over frames.
+        tables: the codec's entropy tables (:func:`soundgen.codec.entropy.load_tables`): range-code the codes
+            (version 3); None: bit-pack them (version 2).
 
     Raises:
         AudioReadError / InvalidAudioError: unreadable input.
@@ -129,7 +161,7 @@ def encode_file(
         original_sample_rate=in_rate,
         original_channels=in_channels,
     )
-    writer = SgcWriter(header)
+    writer = SgcWriter(header, tables=tables)
     counter = {"length": 0}
     device = next(codec.parameters()).device
 
@@ -151,7 +183,8 @@ def encode_file(
         written = writer.finish(dst, length=counter["length"])
     except OSError as e:
         raise write_error(dst, e) from e
-    return EncodeResult(written, Path(dst).stat().st_size, counter["length"] / codec.sample_rate)
+    duration = counter["length"] / codec.sample_rate
+    return EncodeResult(written, Path(dst).stat().st_size, duration, writer.payload_bytes, writer.version)
 
 
 def check_compatible(codec: Codec, header: SgcHeader, path: Path) -> None:
@@ -168,15 +201,24 @@ def check_compatible(codec: Codec, header: SgcHeader, path: Path) -> None:
         raise CorruptFileError(f"{path} uses {header.n_codebooks} codebooks; the codec has {codec.max_codebooks}")
 
 
-def decode_file(codec: Codec, src: str | Path, dst: str | Path, *, sample_rate: int | None = None) -> SgcHeader:
+def decode_file(
+    codec: Codec,
+    src: str | Path,
+    dst: str | Path,
+    *,
+    sample_rate: int | None = None,
+    tables: EntropyTables | None = None,
+) -> SgcHeader:
     """Decode ``src`` (.sgc) to an audio file ``dst``; at the codec's rate unless ``sample_rate`` is given.
+
+    ``tables`` are the codec's entropy tables, needed by range-coded (version 3) files.
 
     The audio is written as it is decoded, in any output format, so memory does not grow with the file's length.
     The output appears only when the whole input was read and verified (checksums included): until then it is a
     temporary file beside ``dst``, removed on any failure.
 
     Raises:
-        CorruptFileError: damaged file or one made by another model.
+        CorruptFileError: damaged file, or one made by another model or with other entropy tables.
         AudioWriteError: an output format that cannot be written (before anything is decoded).
         OutputWriteError: ``dst`` cannot be written (permission, a file in the way, full disk).
     """
@@ -186,10 +228,11 @@ def decode_file(codec: Codec, src: str | Path, dst: str | Path, *, sample_rate: 
     with SgcReader(src) as reader:
         header = reader.header
         check_compatible(codec, header, src)
+        reader.check_tables(tables)
         # Decode in pieces of DECODE_FRAMES so that activations stay small whatever the chunk size.
         chunks = (
             torch.from_numpy(c[:, i : i + DECODE_FRAMES])[None].to(next(codec.parameters()).device)
-            for c in reader.chunks()
+            for c in reader.chunks(tables)
             for i in range(0, c.shape[1], DECODE_FRAMES)
         )
         audio = _trimmed(codec.stream_decode(chunks), header.length)
