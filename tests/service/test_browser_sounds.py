@@ -313,3 +313,63 @@ def test_a_negative_prompt_from_the_advanced_section(browser: Any, server: LiveS
     card.get_by_role("button", name="Reuse settings").click()
     assert page.input_value("#negative-prompt") == "birds, wind"
     page.close()
+
+
+def _sine_wav(path: Path, seconds: float, rate: int = 16000) -> Path:
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(path, 0.5 * np.sin(2 * np.pi * 330 * t), rate)
+    return path
+
+
+def _audio_seconds(page: Any, job_id: str) -> float:
+    page.wait_for_function("id => { const a = document.querySelector(`[data-job='${id}'] audio`);"
+                           " return a && a.readyState >= 1; }", arg=job_id, timeout=30_000)
+    return float(page.evaluate("id => document.querySelector(`[data-job='${id}'] audio`).duration", job_id))
+
+
+def test_continue_an_uploaded_clip_then_extend_the_result(browser: Any, server: LiveServer, tmp_path: Path) -> None:
+    page = open_main(browser, server)
+    n = page.locator("article.job").count()
+    page.set_input_files("#clip-input", str(_sine_wav(tmp_path / "too-long.wav", 31.0, rate=8000)))
+    page.locator("#form-error", has_text="31.0 s long; at most 30 s can be continued").wait_for()
+    assert page.is_hidden("#continue-chip")
+    page.set_input_files("#clip-input", str(_sine_wav(tmp_path / "my clip.wav", 1.5)))
+    page.locator("#continue-chip", has_text="Continuing my clip.wav (1.5 s)").wait_for()
+    assert page.inner_text("#duration-label") == "Seconds to add"
+    page.fill("#prompt", "the clip goes on")
+    page.fill("#duration", "1")
+    page.screenshot(path=str(shots_dir(tmp_path) / "continue-desktop.png"))
+    page.click("#submit")
+    card = page.locator("article.job[data-state=succeeded]", has_text="the clip goes on").first
+    card.wait_for(timeout=60_000)
+    assert page.locator("article.job").count() == n + 1 and page.is_hidden("#continue-chip")
+    assert "continues your clip (1.5 s)" in card.inner_text() and "1.5 + 1.0 s" in card.inner_text()
+    job_id = card.get_attribute("data-job") or ""
+    assert abs(_audio_seconds(page, job_id) - 2.5) < 0.1
+
+    card.get_by_role("button", name="extend “the clip goes on”").click()
+    seconds = card.get_by_role("spinbutton", name="seconds to add to “the clip goes on”")
+    seconds.fill("1")
+    card.get_by_role("button", name="Add").click()
+    longer = page.locator("article.job", has_text="extends an earlier sound").first
+    longer.wait_for()
+    longer_id = longer.get_attribute("data-job") or ""
+    page.locator(f"article.job[data-job='{longer_id}'][data-state=succeeded]").wait_for(timeout=60_000)
+    assert longer_id != job_id and abs(_audio_seconds(page, longer_id) - 3.5) < 0.1
+    assert longer.get_by_role("link", name="an earlier sound").get_attribute("href") == f"/sound/{job_id}/1"
+
+    page.locator(f"article.job[data-job='{longer_id}']").get_by_role(
+        "button", name="continue “the clip goes on” with a new prompt").click()
+    page.locator("#continue-chip", has_text="Continuing “the clip goes on” (3.5 s)").wait_for()
+    page.click("#continue-clear")
+    assert page.is_hidden("#continue-chip") and page.inner_text("#duration-label") == "Duration"
+    page.close()
+    phone = open_main(browser, server, phone=True)
+    phone.set_input_files("#clip-input", str(tmp_path / "my clip.wav"))
+    phone.locator("#continue-chip").wait_for()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.screenshot(path=str(shots_dir(tmp_path) / "continue-phone.png"), full_page=True)
+    phone.close()

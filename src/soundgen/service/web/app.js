@@ -2,7 +2,7 @@
 // download and share results, and keep the history.
 import { API, $, api, askKey, h, loadInfo, setupKeyDialog, setupTheme, state, toast } from "./common.js";
 import { isActive, renderJob, stampEta, updateProgress } from "./cards.js";
-import { fillForm, setupForm, showFormError } from "./form.js";
+import { fillForm, setContinuation, setupForm, showFormError } from "./form.js";
 
 const jobs = new Map();
 let cursor = null, ws = null, wsRetry = 0;
@@ -22,7 +22,7 @@ function upsertJob(job, isNew = false) {
   jobs.set(job.id, stampEta(job, prev));
   const card = document.querySelector(`[data-job="${job.id}"]`);
   if (card && prev && prev.state === job.state && isActive(job)) { updateProgress(card, job); return; }
-  const fresh = renderJob(job, renderActions);
+  const fresh = renderJob(job, renderActions, resultActions);
   if (pendingDeletes.has(job.id)) fresh.hidden = true;
   if (card) card.replaceWith(fresh);
   else if (isNew) $("jobs").prepend(fresh);
@@ -41,6 +41,38 @@ function renderActions(job) {
     job.state === "succeeded" ? newSeed : null,
     act("Reuse settings", async () => fillForm(job)),
     !active ? act("Delete", async () => deleteWithUndo(job), "ghost small danger") : null);
+}
+
+// Beside each sound: Continue (the form continues it, with a prompt of your choice) and Extend (N more seconds of
+// it, with its own prompt and settings, at once).
+function resultActions(job, r, label) {
+  const ref = `${job.id}/${r.index}`;
+  const seconds = h("input", { type: "number", min: "0.5", max: String(state.info.max_duration), step: "0.5", value: "5",
+    class: "extend-seconds", "aria-label": `seconds to add to ${label}` });
+  const add = h("button", { class: "ghost small", type: "button" }, "Add");
+  const extend = h("span", { class: "extend", hidden: true }, seconds, h("span", { class: "help" }, "s"), add);
+  add.addEventListener("click", async () => {
+    add.disabled = true;
+    const body = { prompt: job.prompt, duration: Number(seconds.value), count: 1, cfg_coef: job.cfg_coef, temperature: job.temperature,
+      top_k: job.top_k, top_p: job.top_p, continue_from: ref };
+    if (job.negative_prompt) body.negative_prompt = job.negative_prompt;
+    try { upsertJob(await (await api(`${API}/generations`, { method: "POST", json: body })).json(), true); extend.hidden = true; }
+    catch (e) { if (e.status !== 401) toast("Could not extend: " + e.message); }
+    finally { add.disabled = false; }
+  });
+  const toggle = h("button", { class: "ghost small", type: "button", "aria-expanded": "false", "aria-label": `extend ${label}`,
+    title: "add seconds to this sound, with its own prompt and settings" }, "Extend");
+  toggle.addEventListener("click", () => {
+    extend.hidden = !extend.hidden; toggle.setAttribute("aria-expanded", String(!extend.hidden));
+    if (!extend.hidden) seconds.focus();
+  });
+  const cont = h("button", { class: "ghost small", type: "button", "aria-label": `continue ${label} with a new prompt`,
+    title: "the form continues this sound: write a prompt for what comes next" }, "Continue");
+  cont.addEventListener("click", () => {
+    setContinuation({ label, seconds: job.duration + (job.prompt_seconds || 0), ref });
+    window.scrollTo({ top: 0, behavior: "smooth" }); $("prompt").focus();
+  });
+  return h("div", { class: "result-row" }, h("span", { class: "label" }, "Go on"), cont, toggle, extend);
 }
 
 // Delete hides the card at once and deletes on the server only when the Undo notice has gone.

@@ -44,14 +44,27 @@ export function updateProgress(card, job) {
   pct.textContent = text;
 }
 
-export function renderJob(job, actions = null) {
-  const meta = [`${job.duration.toFixed(1)} s`, job.count > 1 ? `${job.count} sounds` : null, `seed ${job.seed}`, when(job.created_at),
+// What a continuation starts with: "your clip", or a link to the page of the sound it extends.
+function continues(job) {
+  if (!job.continues) return null;
+  const head = `${(job.prompt_seconds || 0).toFixed(1)} s`;
+  if (job.continues === "upload") return h("div", { class: "continues" }, `continues your clip (${head})`);
+  const [id, index] = job.continues.split("/");
+  return h("div", { class: "continues" }, "extends ", h("a", { href: `/sound/${id}/${Number(index) + 1}` }, "an earlier sound"), ` (${head})`);
+}
+
+// ``actions(job)``: the row of buttons under a card; ``resultActions(job, result)``: buttons beside each sound.
+export function renderJob(job, actions = null, resultActions = null) {
+  const length = job.continues ? `${(job.prompt_seconds || 0).toFixed(1)} + ${job.duration.toFixed(1)} s` : `${job.duration.toFixed(1)} s`;
+  const meta = [length, job.count > 1 ? `${job.count} sounds` : null, `seed ${job.seed}`, when(job.created_at),
     job.elapsed ? `took ${job.elapsed.toFixed(1)} s` : null].filter(Boolean).join(" · ");
   const card = h("article", { class: `job ${job.state}`, "data-job": job.id, "data-state": job.state, "data-seed": job.seed },
     h("div", { class: "job-head" },
       h("div", {}, h("div", { class: "job-title" }, job.prompt), h("div", { class: "job-meta" }, meta)),
       h("span", { class: `state ${job.state}` }, STATE_LABEL[job.state] || job.state)));
   if (job.negative_prompt) card.querySelector(".job-meta").append(h("div", { class: "negative" }, `negative prompt: ${job.negative_prompt}`));
+  const source = continues(job);
+  if (source) card.querySelector(".job-meta").append(source);
   if (isActive(job)) {
     card.append(h("div", { class: "progress" },
       h("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0",
@@ -61,7 +74,7 @@ export function renderJob(job, actions = null) {
   }
   if (job.error && job.state === "failed") card.append(h("div", { class: "job-error" }, job.error));
   if (job.state === "succeeded") {
-    card.append(h("div", { class: "results" }, job.results.map((r) => renderResult(job, r))));
+    card.append(h("div", { class: "results" }, job.results.map((r) => renderResult(job, r, resultActions))));
     if (job.results.length > 1) card.append(zipRow(job));
   }
   if (actions) card.append(actions(job));
@@ -70,14 +83,15 @@ export function renderJob(job, actions = null) {
 
 export const soundLink = (job, index = null) => `/sound/${job.id}` + (index === null ? "" : `/${index + 1}`);
 
-export function renderResult(job, r) {
+export function renderResult(job, r, resultActions = null) {
   const label = `“${job.prompt}”` + (job.count > 1 ? ` #${r.index + 1}` : "");
   const buttons = Object.entries(r.downloads).map(([fmt, url]) =>
     h("button", { class: "ghost small", type: "button", title: `download as ${fmt.toUpperCase()}`,
       onclick: () => download(url).catch((e) => toast("Could not download: " + e.message)) }, fmt === "opus" ? "Opus" : fmt.toUpperCase()));
   return h("div", { class: "result", "data-index": r.index }, player(job, r, label),
     h("div", { class: "result-row" }, h("span", { class: "label" }, "Download"), buttons,
-      shareLink(soundLink(job, r.index), `link to ${label}`)));
+      shareLink(soundLink(job, r.index), `link to ${label}`)),
+    resultActions ? resultActions(job, r, label) : null);
 }
 
 export function zipRow(job) {

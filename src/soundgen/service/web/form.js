@@ -20,10 +20,13 @@ function readSettings() {
     temperature: Number($("temperature").value), top_k: Number($("top-k").value || 0), top_p: Number($("top-p").value) };
   const negative = $("negative-prompt").value.trim();
   if (negative) body.negative_prompt = negative;
+  if (continuation && continuation.data) body.audio_prompt = continuation.data;
+  if (continuation && continuation.ref) body.continue_from = continuation.ref;
   return body;
 }
 
 export function fillForm(job) {
+  setContinuation(null);
   $("batch").checked = false; $("batch").dispatchEvent(new Event("change"));
   $("prompt").value = job.prompt; $("duration").value = job.duration; $("count").value = job.count;
   setSeed(job.seed); $("cfg").value = job.cfg_coef; $("temperature").value = job.temperature;
@@ -78,6 +81,9 @@ function bindOutputs() {
     countPrompt();
   });
   $("reset-settings").addEventListener("click", applyDefaults);
+  $("clip-button").addEventListener("click", () => $("clip-input").click());
+  $("clip-input").addEventListener("change", () => pickClip().catch((e) => showFormError("Could not read the clip: " + e.message)));
+  $("continue-clear").addEventListener("click", () => setContinuation(null));
 }
 
 // ---- prompt length: characters here, tokens of the model's text encoder counted by the server ----
@@ -127,6 +133,54 @@ function countPrompt() {
   }, 120);
 }
 
+// ---- continuing a sound: an uploaded clip, or a result of the history (its Continue button) ----
+let continuation = null;  // {label, seconds, data (base64 of the file) | ref ("<job id>/<index>")}
+
+export function setContinuation(value) {
+  continuation = value;
+  $("continue-chip").hidden = !value;
+  $("continue-text").textContent = value ? `Continuing ${value.label}` + (value.seconds ? ` (${value.seconds.toFixed(1)} s)` : "") : "";
+  $("duration-label").textContent = value ? "Seconds to add" : "Duration";
+  if (!value) $("clip-input").value = "";
+}
+
+// The clip's length as the browser reads it (null when it cannot: the server decodes more formats).
+function clipSeconds(file) {
+  return new Promise((resolve) => {
+    const a = new Audio(), url = URL.createObjectURL(file);
+    const done = (v) => { URL.revokeObjectURL(url); resolve(v); };
+    a.onloadedmetadata = () => done(Number.isFinite(a.duration) ? a.duration : null);
+    a.onerror = () => done(null);
+    a.preload = "metadata"; a.src = url;
+  });
+}
+
+async function pickClip() {
+  const file = $("clip-input").files[0];
+  if (!file) return;
+  $("form-error").hidden = true;
+  const info = state.info, room = Math.floor((info.max_body_bytes - 4096) * 3 / 4);  // base64 in a JSON body
+  const mb = (n) => (n / 1e6).toFixed(1) + " MB";
+  if (file.size > room) {
+    setContinuation(null);
+    showFormError(`This clip is ${mb(file.size)}; this server takes clips of up to ${mb(room)}: use a shorter one, or a compressed format (OGG, MP3, FLAC).`);
+    return;
+  }
+  const seconds = await clipSeconds(file);
+  if (seconds !== null && seconds > info.max_continue_seconds) {
+    setContinuation(null);
+    showFormError(`This clip is ${seconds.toFixed(1)} s long; at most ${info.max_continue_seconds} s can be continued: trim it, or use its end.`);
+    return;
+  }
+  const data = await new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",", 2)[1] || "");
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+  setContinuation({ label: file.name, seconds, data });
+}
+
 // ---- submitting ----
 async function submit(ev) {
   ev.preventDefault();
@@ -134,6 +188,7 @@ async function submit(ev) {
   const lines = batchMode() ? promptLines() : [{ text: $("prompt").value.trim(), line: 1 }];
   if (!lines.length || !lines[0].text) { showFormError("Describe the sound first, e.g. “rain on a tin roof”."); return; }
   if (promptCount.problem) { showFormError(promptCount.problem); return; }
+  if (batchMode() && continuation) { showFormError("A batch cannot continue a sound: turn off “One prompt per line”, or press × to continue nothing."); return; }
   const settings = readSettings();
   if (batchMode()) await send(API + "/generations/batch", { prompts: lines.map((l) => l.text), ...settings }, newKey(), lines);
   else await send(API + "/generations", { prompt: lines[0].text, ...settings }, newKey(), null);
@@ -147,6 +202,7 @@ async function send(url, body, key, lines) {
   try {
     const answer = await (await api(url, { method: "POST", json: body, headers: { "Idempotency-Key": key } })).json();
     onQueued(lines ? answer.items : [answer]);
+    setContinuation(null);
   } catch (e) {
     if (e.status === 401) return;
     const wrong = e.body && e.body.lines && e.body.lines.length && lines;

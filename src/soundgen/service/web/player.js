@@ -10,14 +10,15 @@ export function player(job, result, label) {
   const img = h("img", { alt: `waveform and spectrogram of ${label}`, loading: "lazy", draggable: "false" });
   const head = h("div", { class: "playhead", "aria-hidden": "true" });
   const scope = h("div", { class: "scope", role: "slider", tabindex: "0", "aria-label": `position in ${label}`,
-    "aria-valuemin": "0", "aria-valuemax": job.duration.toFixed(1), "aria-valuenow": "0",
+    "aria-valuemin": "0", "aria-valuemax": (job.duration + (job.prompt_seconds || 0)).toFixed(1), "aria-valuenow": "0",
     "aria-valuetext": "0.0 s", "aria-keyshortcuts": "ArrowLeft ArrowRight Home End Space",
     title: "click to seek · ← → seek · Space plays or pauses" }, img, head);
   const audio = h("audio", { controls: true, preload: "metadata", "aria-label": `player of ${label}` });
   mediaUrl(result.image_url).then((u) => { img.src = u; }).catch(() => {});
   mediaUrl(result.audio_url).then((u) => { audio.src = u; }).catch(() => {});
 
-  const length = () => (Number.isFinite(audio.duration) && audio.duration > 0 ? audio.duration : job.duration);
+  const planned = job.duration + (job.prompt_seconds || 0);  // until the file says: a continuation is longer
+  const length = () => (Number.isFinite(audio.duration) && audio.duration > 0 ? audio.duration : planned);
   let frame = 0;
   const draw = () => {
     const t = audio.currentTime || 0, d = length(), f = Math.min(1, t / d);
