@@ -146,22 +146,7 @@ def encode_file(
     """
     src = Path(src)
     blocks, in_rate, in_channels = _audio_blocks(src, codec.sample_rate, codec.channels)
-    header = SgcHeader(
-        model_id=codec.model_id,
-        model_hash=model_hash(codec),
-        sample_rate=codec.sample_rate,
-        channels=codec.channels,
-        hop_length=codec.hop_length,
-        n_codebooks=codec.n_codebooks,
-        codebook_size=codec.codebook_size,
-        bits_per_code=bits_for(codec.codebook_size),
-        frame_count=0,
-        length=0,
-        chunk_frames=chunk_frames,
-        original_sample_rate=in_rate,
-        original_channels=in_channels,
-    )
-    writer = SgcWriter(header, tables=tables)
+    writer = SgcWriter(sgc_header(codec, codec.n_codebooks, chunk_frames, in_rate, in_channels), tables=tables)
     counter = {"length": 0}
     device = next(codec.parameters()).device
 
@@ -184,6 +169,51 @@ def encode_file(
     except OSError as e:
         raise write_error(dst, e) from e
     duration = counter["length"] / codec.sample_rate
+    return EncodeResult(written, Path(dst).stat().st_size, duration, writer.payload_bytes, writer.version)
+
+
+def sgc_header(codec: Codec, n_codebooks: int, chunk_frames: int, in_rate: int, in_channels: int) -> SgcHeader:
+    """The header of a file of ``codec``'s codes (frame count and length filled in when it is finished)."""
+    return SgcHeader(
+        model_id=codec.model_id,
+        model_hash=model_hash(codec),
+        sample_rate=codec.sample_rate,
+        channels=codec.channels,
+        hop_length=codec.hop_length,
+        n_codebooks=n_codebooks,
+        codebook_size=codec.codebook_size,
+        bits_per_code=bits_for(codec.codebook_size),
+        frame_count=0,
+        length=0,
+        chunk_frames=chunk_frames,
+        original_sample_rate=in_rate,
+        original_channels=in_channels,
+    )
+
+
+def write_codes(
+    codec: Codec,
+    codes: np.ndarray,
+    length: int,
+    dst: str | Path,
+    *,
+    tables: EntropyTables | None = None,
+    chunk_frames: int = 1500,
+) -> EncodeResult:
+    """Write codes ``[K, F]`` of ``codec`` (e.g. generated ones, or a prefix of a clip's codes) as a ``.sgc`` file
+    of ``length`` samples, just as :func:`encode_file` would have.
+
+    Raises:
+        OutputWriteError: ``dst`` cannot be written.
+    """
+    header = sgc_header(codec, codes.shape[0], chunk_frames, codec.sample_rate, codec.channels)
+    writer = SgcWriter(header, tables=tables)
+    writer.add(codes)
+    try:
+        written = writer.finish(dst, length=length)
+    except OSError as e:
+        raise write_error(dst, e) from e
+    duration = length / codec.sample_rate
     return EncodeResult(written, Path(dst).stat().st_size, duration, writer.payload_bytes, writer.version)
 
 

@@ -50,12 +50,14 @@ class BaselineSpec:
 
 @dataclass
 class CodedClip:
-    """A clip through a baseline: decoded audio ``[T]`` at the input rate, file size and timings (seconds)."""
+    """A clip through a baseline: decoded audio ``[T]`` at the input rate, file size and timings (seconds);
+    ``payload_bytes``: the coded audio alone, where the system tells (soundgen's codes without the container)."""
 
     audio: np.ndarray
     file_bytes: int
     encode_seconds: float
     decode_seconds: float
+    payload_bytes: int | None = None
 
 
 def ffmpeg() -> str:

@@ -1,10 +1,14 @@
 """``soundgen eval codec``: soundgen's codec beside Opus, MP3 and codec2 on the same clips, in one run.
 
 For every system and bitrate each clip goes through a real compressed file (``.sgc`` for soundgen), so the
-bitrate is the exact one of the files (container overhead included). Metrics: mel distance, multi-resolution
-STFT distance, SI-SDR, ViSQOL (audio mode, 48 kHz), PESQ (wide band) and STOI on speech clips, and encode and
-decode speed as multiples of real time (wall time of the whole file-to-file operation, process start included
-for ffmpeg).
+bitrate is the exact one of the files (container overhead included). soundgen's ``.sgc`` files are range-coded
+when the codec has entropy tables, so their true rate can lie well below the nominal one (codebooks x 10 bits x
+frame rate): each target then also gets a ``soundgen (true rate)`` row with as many codebooks as fit in the target
+at the files' true rate on these clips, so that systems are compared at the rates their files really have.
+
+Metrics: mel distance, multi-resolution STFT distance, SI-SDR, ViSQOL (audio mode, 48 kHz), PESQ (wide band) and
+STOI on speech clips, and encode and decode speed as multiples of real time (wall time of the whole file-to-file
+operation, process start included for ffmpeg).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class Row:
     decode_x_realtime: float
     clips: int
     note: str = ""
+    payload_kbps: float | None = None
 
 
 @dataclass
@@ -163,12 +168,14 @@ def _load_clips(data_dir: Path, split: str, sample_rate: int, max_clips: int, ma
 Coder = Callable[[np.ndarray], CodedClip]
 
 
-def _soundgen_coder(codec: object, kbps: float) -> tuple[Coder, float, str]:
+def _soundgen_coder(codec: object, kbps: float, tables: object, k: int | None = None) -> tuple[Coder, float, str]:
+    """Clips through ``.sgc`` files at ``k`` codebooks (default: the nominal bitrate ``kbps``'s)."""
+    from soundgen.audio.entropy import EntropyTables
     from soundgen.codec.files import decode_file, encode_file
     from soundgen.codec.model import Codec
 
-    assert isinstance(codec, Codec)
-    k = codec.set_bitrate(kbps)
+    assert isinstance(codec, Codec) and (tables is None or isinstance(tables, EntropyTables))
+    k = k or codec.set_bitrate(kbps)
     setting = codec.config.bitrate(k)
 
     def run(samples: np.ndarray) -> CodedClip:
@@ -177,16 +184,46 @@ def _soundgen_coder(codec: object, kbps: float) -> tuple[Coder, float, str]:
             src, sgc, out = Path(tmp) / "in.wav", Path(tmp) / "x.sgc", Path(tmp) / "out.wav"
             sf.write(src, samples, codec.sample_rate, subtype="FLOAT")
             start = time.perf_counter()
-            encode_file(codec, src, sgc, show_progress=False)
+            result = encode_file(codec, src, sgc, show_progress=False, tables=tables)
             enc = time.perf_counter() - start
             start = time.perf_counter()
-            decode_file(codec, sgc, out)
+            decode_file(codec, sgc, out, tables=tables)
             dec = time.perf_counter() - start
             audio, _ = sf.read(out, dtype="float32")
-            return CodedClip(audio, sgc.stat().st_size, enc, dec)
+            return CodedClip(audio, sgc.stat().st_size, enc, dec, result.payload_bytes)
 
     note = "" if abs(setting - kbps) < 1e-6 else f"{k} codebooks = {setting:g} kbps"
     return run, setting, note
+
+
+def file_kbps_by_codebooks(codec: object, tables: object, clips: list[_Clip]) -> dict[int, float]:
+    """The true bitrate (all the files' bytes x 8 over their seconds) of these clips' ``.sgc`` files at every
+    number of codebooks. The encoder runs once per clip: fewer codebooks are a prefix of the codes."""
+    import torch
+
+    from soundgen.audio.entropy import EntropyTables
+    from soundgen.codec.files import write_codes
+    from soundgen.codec.model import Codec
+
+    assert isinstance(codec, Codec) and (tables is None or isinstance(tables, EntropyTables))
+    sizes = dict.fromkeys(range(1, codec.max_codebooks + 1), 0)
+    codec.set_n_codebooks(codec.max_codebooks)
+    seconds = 0.0
+    with tempfile.TemporaryDirectory(prefix="soundgen-eval-") as tmp:
+        for clip in clips:
+            codes = codec.encode(torch.from_numpy(clip.samples)[None, None])[0].numpy()
+            seconds += len(clip.samples) / codec.sample_rate
+            for k in sizes:
+                sizes[k] += write_codes(
+                    codec, codes[:k], len(clip.samples), Path(tmp) / "x.sgc", tables=tables
+                ).bytes_written
+    return {k: size * 8 / seconds / 1000 for k, size in sizes.items()}
+
+
+def true_rate_codebooks(rates: dict[int, float], target: float) -> int | None:
+    """The most codebooks whose files' true rate is at most ``target`` kbps (None: not even one)."""
+    fitting = [k for k, kbps in rates.items() if kbps <= target + 1e-9]
+    return max(fitting) if fitting else None
 
 
 def _evaluate(
@@ -194,11 +231,13 @@ def _evaluate(
 ) -> Row:
     scores: dict[str, list[float]] = {}
     size = enc = dec = seconds = 0.0
+    payload: float | None = 0.0
     for clip in clips:
         coded = coder(clip.samples)
         for name, value in scorer.score(clip.samples, coded.audio, clip.speech).items():
             scores.setdefault(name, []).append(value)
         size += coded.file_bytes
+        payload = None if payload is None or coded.payload_bytes is None else payload + coded.payload_bytes
         enc += coded.encode_seconds
         dec += coded.decode_seconds
         seconds += len(clip.samples) / scorer.sample_rate
@@ -222,6 +261,7 @@ def _evaluate(
         seconds / dec,
         len(clips),
         note,
+        None if payload is None else payload * 8 / seconds / 1000,
     )
 
 
@@ -234,20 +274,23 @@ def to_markdown(report: CodecEvalReport) -> str:
     lines = [
         f"# Codec evaluation ({len(report.clips)} clips)",
         "",
-        "| system | target kbps | set kbps | file kbps | mel ↓ | STFT ↓ | SI-SDR dB ↑ | ViSQOL ↑ | PESQ ↑ | STOI ↑ "
-        "| enc ×RT | dec ×RT |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| system | target kbps | set kbps | file kbps | codes kbps | mel ↓ | STFT ↓ | SI-SDR dB ↑ | ViSQOL ↑ | PESQ ↑ "
+        "| STOI ↑ | enc ×RT | dec ×RT |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report.rows:
         lines.append(
-            f"| {r.system} | {r.target_kbps:g} | {r.setting_kbps:g} | {r.actual_kbps:.2f} | {r.mel:.3f} | {r.stft:.3f} "
+            f"| {r.system} | {r.target_kbps:g} | {r.setting_kbps:g} | {r.actual_kbps:.2f} | {_fmt(r.payload_kbps)} "
+            f"| {r.mel:.3f} | {r.stft:.3f} "
             f"| {r.si_sdr:.2f} | {_fmt(r.visqol)} | {_fmt(r.pesq)} | {_fmt(r.stoi)} | {r.encode_x_realtime:.1f} "
             f"| {r.decode_x_realtime:.1f} |"
         )
     notes = report.notes + [f"{r.system} @ {r.target_kbps:g} kbps: {r.note}" for r in report.rows if r.note]
     lines += [
         "",
-        "File kbps = compressed file size × 8 / audio duration (container overhead included).",
+        "File kbps = compressed file size × 8 / audio duration (container overhead included): the true bitrate. "
+        "Codes kbps: soundgen's codes alone. Set kbps: the encoder's setting (soundgen: nominal, codebooks × "
+        "10 bits × frame rate).",
         "×RT = seconds of audio processed per second of wall time, file to file (ffmpeg: process start included).",
         "PESQ/STOI only on clips whose category, caption or tags say speech.",
     ]
@@ -294,9 +337,11 @@ def run_codec_eval(
 
     Clips are taken in turn from each category (:func:`pick_clips`) and cut to their middle ``max_seconds``
     (0: whole clips; ViSQOL takes about a second per second of audio)."""
-    from soundgen.codec.io import load_codec
+    from soundgen.codec.entropy import load_tables
+    from soundgen.codec.io import load_codec, resolve_model_dir
 
     codec = load_codec(model_dir)
+    tables = load_tables(resolve_model_dir(model_dir), codec.model_hash)
     clips = _load_clips(Path(data_dir), split, codec.sample_rate, max_clips, max_seconds)
     notes: list[str] = []
     if not clips:
@@ -306,11 +351,22 @@ def run_codec_eval(
     if not any(c.speech for c in clips):
         notes.append("no speech clips in this set: PESQ/STOI not computed")
     scorer = _Scorer(codec.sample_rate, visqol, notes)
+    notes.append(
+        f"soundgen's .sgc files are range-coded (entropy tables {tables.hash_id})"
+        if tables is not None
+        else "soundgen's .sgc files are bit-packed (the codec has no entropy tables)"
+    )
+    rates = file_kbps_by_codebooks(codec, tables, clips)
     jobs: list[tuple[str, float, float, str, Coder]] = []
     seen: set[tuple[str, float]] = set()
     for kbps in bitrates:
-        coder, setting, note = _soundgen_coder(codec, kbps)
+        coder, setting, note = _soundgen_coder(codec, kbps, tables)
         jobs.append(("soundgen", kbps, setting, note, coder))
+        nominal, true_k = codec.config.codebooks_for_bitrate(kbps), true_rate_codebooks(rates, kbps)
+        if true_k is not None and true_k != nominal:
+            coder, setting, _ = _soundgen_coder(codec, kbps, tables, true_k)
+            note = f"{true_k} codebooks: the most whose files stay within {kbps:g} kbps ({rates[true_k]:.2f})"
+            jobs.append(("soundgen (true rate)", kbps, setting, note, coder))
         specs, skipped = baseline_specs(kbps)
         notes += skipped
         for spec in specs:
