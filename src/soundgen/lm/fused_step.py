@@ -10,7 +10,7 @@ A decoding step of the default model is ~200 small ops on ``[2, 256]`` rows; on 
 getting from one op to the next in Python (argument parsing, dispatch), not in the kernels. TorchScript's
 interpreter calls the same kernels in the same order with less overhead per op. Measured on the 2-core dev machine
 (torch 2.13, 1 thread, the default model, 510 steps): the six blocks 1.81-1.99 ms per step scripted against
-2.18-2.44 ms as Python.
+2.18-2.44 ms for the op-by-op Python path that the fallback replaced (``Block.step``, issue 12).
 
 TorchScript compiles the function on first use (~0.1-0.3 s, once per process). Where it cannot (a torch without
 TorchScript, or ``SOUNDGEN_STEP_SCRIPT=0`` in the environment), :func:`scripted` returns None and the step runs the
