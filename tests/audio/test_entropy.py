@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import hashlib
 import struct
 import time
@@ -27,6 +28,7 @@ from soundgen.audio.rangecoder import TOTAL, RangeDecoder, encode_intervals
 from soundgen.errors import CorruptFileError
 
 
+@functools.lru_cache(maxsize=8)
 def fixed_tables(n_codebooks: int = 3, size: int = 1024, shift: int = 0) -> EntropyTables:
     """Tables made by integer arithmetic alone (the same on every machine), skewed so that codes compress."""
     books = []
