@@ -33,8 +33,8 @@ once inflated. The dictionary is part of the format: changing it needs a new ver
 Why version 3: the codes are far from uniform (the previous frame and the coarser codebook predict much of each
 code), so range coding them with tables fitted to the codec saves about a third of the payload. The header adds
 ``entropy_hash``, the tables' hash: a file is never decoded with other tables. A chunk the tables would make
-longer is stored bit-packed (mode 0), so a version-3 file is never more than a byte per chunk larger than
-version 2.
+longer is stored bit-packed (mode 0), so a version-3 file is never more than a byte per chunk (and the hash in
+its header) larger than version 2.
 """
 
 from __future__ import annotations

@@ -145,6 +145,11 @@ def encode_file(
         OutputWriteError: ``dst`` cannot be written (permission, a file in the way, full disk).
     """
     src = Path(src)
+    if tables is not None and (tables.codebook_size != codec.codebook_size or tables.n_codebooks < codec.n_codebooks):
+        raise CorruptFileError(
+            f"the entropy tables ({tables.n_codebooks} codebooks of {tables.codebook_size}) do not fit the codec "
+            f"({codec.n_codebooks} of {codec.codebook_size}); fit them again with 'soundgen codec fit-entropy'"
+        )
     blocks, in_rate, in_channels = _audio_blocks(src, codec.sample_rate, codec.channels)
     writer = SgcWriter(sgc_header(codec, codec.n_codebooks, chunk_frames, in_rate, in_channels), tables=tables)
     counter = {"length": 0}
