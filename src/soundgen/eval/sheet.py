@@ -77,9 +77,11 @@ def contact_sheet(
         ax.set_title("\n".join(textwrap.wrap(label, 30)[:2]), fontsize=6)
         ax.axis("on")
         ax.tick_params(labelsize=5, length=2)
+    height = 1.55 * rows + 0.4
+    top = 1.0 - 0.4 / height  # the title's 0.4 inch above the grid, however many rows there are
     if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=9, y=1.0 - 0.12 / height, va="top")
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, top if title else 1.0))
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=72)
