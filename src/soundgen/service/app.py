@@ -27,6 +27,7 @@ from soundgen.service.db import Database, DatabaseUnavailableError, migrate
 from soundgen.service.events import EventBus
 from soundgen.service.genproc import ModelSpec, ProcessGenerator, load_model
 from soundgen.service.metrics import Metrics
+from soundgen.service.oidc import OidcVerifier, verifier_from_settings
 from soundgen.service.settings import ServiceSettings
 from soundgen.service.storage import Storage
 from soundgen.service.storage_url import open_storage
@@ -41,10 +42,12 @@ UNTRAINED_WARNING = ("This server runs a tiny UNTRAINED random model (--tiny-ran
 
 
 class Service:
-    """Everything one server process holds: settings, database, storage, events, worker, limits."""
+    """Everything one server process holds: settings, database, storage, events, worker, limits, the OIDC
+    verifier (None without an issuer)."""
 
     def __init__(self, settings: ServiceSettings, load_generator: Callable[[], Generator] | None = None) -> None:
         self.settings = settings
+        self.oidc: OidcVerifier | None = verifier_from_settings(settings)
         self.db = Database(settings.db_url)
         self.storage: Storage = open_storage(settings.storage_root, settings.storage_presign_seconds)
         self.bus = EventBus()

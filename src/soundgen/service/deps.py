@@ -11,10 +11,13 @@ from sqlalchemy.orm import Session
 
 from soundgen.service.app import Service
 from soundgen.service.auth import LOCAL_OWNER, verify_key
+from soundgen.service.oidc import IssuerUnavailable, TokenRejected
 
 NO_KEY = ("this server needs an API key: send 'Authorization: Bearer <key>' "
           "(the server's owner creates keys with 'soundgen keys create --name NAME')")
 BAD_KEY = "this API key is not valid (mistyped, or revoked); ask the server's owner for a new one"
+NO_TOKEN = ("this server needs a sign-in or an API key: send 'Authorization: Bearer <token>' with a token of "
+            "{issuer} (the page's 'Sign in' gets one) or a key made with 'soundgen keys create --name NAME'")
 
 
 async def get_service(request: Request) -> Service:
@@ -44,19 +47,39 @@ def bearer_token(header: str | None) -> str | None:
 
 
 def resolve_owner(service: Service, token: str | None) -> str:
-    """The owner id for ``token``; raises 401 when a key is needed and missing or wrong."""
+    """The owner id for ``token`` (an API key, or with an OIDC issuer a JWT of it); raises 401 when a token is
+    needed and missing or wrong, 503 when the issuer's keys cannot be fetched to tell."""
     if not service.settings.auth_required:
         return LOCAL_OWNER
     if token is None:
-        raise HTTPException(401, NO_KEY, headers={"WWW-Authenticate": "Bearer"})
+        missing = NO_KEY if service.oidc is None else NO_TOKEN.format(issuer=service.oidc.issuer)
+        raise HTTPException(401, missing, headers={"WWW-Authenticate": "Bearer"})
+    if service.oidc is not None and token.count(".") == 2:  # a JWT (keys are sg_<id>_<secret>, without dots)
+        return _oidc_owner(service, token)
     owner = verify_key(service.db, token)
     if owner is None:
         raise HTTPException(401, BAD_KEY, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return owner
 
 
+def _oidc_owner(service: Service, token: str) -> str:
+    assert service.oidc is not None
+    try:
+        return service.oidc.verify(token)
+    except TokenRejected as e:
+        reason = str(e)
+        # The header value is a quoted string: keep it printable ASCII without quotes or backslashes.
+        safe = "".join(c for c in reason if " " <= c <= "~" and c not in '"\\')[:200]
+        challenge = f'Bearer error="invalid_token", error_description="{safe}"'
+        raise HTTPException(401, f"the sign-in token was refused: {reason}",
+                            headers={"WWW-Authenticate": challenge}) from None
+    except IssuerUnavailable as e:
+        raise HTTPException(503, f"sign-in tokens cannot be checked right now: {e}",
+                            headers={"Retry-After": "30"}) from None
+
+
 async def get_owner(request: Request, service: ServiceDep) -> str:
-    """Who is asking: ``local`` on a loopback server without auth, else ``key:<id>``.
+    """Who is asking: ``local`` on a loopback server without auth, else ``key:<id>`` or ``oidc:<hash>``.
 
     Async so that the common case costs no trip through the thread pool; the key check reads the database,
     so it runs in a thread.

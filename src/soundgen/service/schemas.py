@@ -145,6 +145,19 @@ def _bound(prop: dict[str, Any], *keys: str) -> float | None:
     return None
 
 
+class OidcInfo(BaseModel):
+    """What the page needs to sign in at the server's OpenID Connect issuer (authorization code with PKCE)."""
+
+    issuer: str
+    client_id: str | None = Field(description="the page's public client; None: this server takes tokens but the "
+                                  "page offers no sign-in")
+    scopes: str
+    authorization_endpoint: str | None
+    token_endpoint: str | None
+    end_session_endpoint: str | None
+    problem: str | None = Field(description="why the issuer's discovery document could not be read, if it could not")
+
+
 class ServiceInfo(BaseModel):
     """What the page needs to know before it draws itself."""
 
@@ -164,6 +177,7 @@ class ServiceInfo(BaseModel):
                                              "API applies them (a field left out gets its default)")
     formats: list[str]
     example_prompts: list[str]
+    oidc: OidcInfo | None = Field(default=None, description="sign-in at an OpenID Connect issuer; None: off")
 
 
 class PromptCount(BaseModel):

@@ -4,6 +4,7 @@ Everything has a default that runs on one machine with nothing else installed: S
 directory, local file storage beside it, one in-process worker. The URLs are the seams where other engines plug
 in without changing the API: ``database_url`` (``postgresql+psycopg://...``) and ``storage_url``
 (``s3://bucket/prefix``, with boto3's usual ``AWS_*`` variables for the endpoint, region and credentials).
+``oidc_issuer`` adds OpenID Connect sign-in beside API keys (see ``oidc.py``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,16 @@ class ServiceSettings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []  # other web origins that may call the API (CORS on for them)
     max_body_bytes: int = 1 << 20  # request bodies above this get 413
 
+    # OpenID Connect (service/oidc.py): bearer JWTs of this issuer are accepted beside API keys, each subject
+    # owning its own jobs, and the page offers "Sign in". Naming an issuer turns auth on.
+    oidc_issuer: str | None = None  # exactly the tokens' iss, e.g. https://login.example.com/realms/main
+    oidc_audience: str | None = None  # an aud tokens may carry (the page's client id is accepted as well)
+    oidc_client_id: str | None = None  # the page's public client (authorization code with PKCE); None: no button
+    oidc_scopes: str = "openid"  # what the page asks the issuer for
+    oidc_leeway_seconds: int = Field(default=60, ge=0, le=300)  # clock skew allowed on exp, nbf and iat
+    oidc_cache_seconds: int = Field(default=3600, ge=10, le=86400)  # discovery document and keys kept this long
+    oidc_refetch_seconds: float = Field(default=30.0, ge=0, le=3600)  # unknown key ids refetch keys at most this often
+
     progress_persist_seconds: float = 0.5  # how often running progress is written to the database
     switch_interval: float = 0.0005  # seconds; Python's GIL switch interval (see app.create_app)
     poll_seconds: float = 1.0  # how often an idle worker looks for jobs queued by another process
@@ -103,5 +114,6 @@ class ServiceSettings(BaseSettings):
 
     @property
     def auth_required(self) -> bool:
-        """Whether requests must carry an API key (always when bound beyond loopback)."""
-        return self.require_auth or not is_loopback(self.host)
+        """Whether requests must carry an API key or a sign-in token (always when bound beyond loopback, and
+        whenever an OIDC issuer is named: each subject then owns its own jobs)."""
+        return self.require_auth or bool(self.oidc_issuer) or not is_loopback(self.host)

@@ -19,6 +19,11 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 RESYNC_SECONDS = 5.0  # re-read the database (and the key) this often, in case a worker elsewhere missed the bus
 
 
+def _close_code(e: HTTPException) -> int:
+    """4401 for a missing or refused key or token; 1013 (try again later) when the sign-in issuer is unreachable."""
+    return 4401 if e.status_code == 401 else 1013
+
+
 async def _accept(ws: WebSocket) -> str | None:
     """Authenticate and accept; None (after closing with 4401) when the key is missing or wrong."""
     service: Service = ws.app.state.service
@@ -26,7 +31,7 @@ async def _accept(ws: WebSocket) -> str | None:
     try:
         owner = await run_in_threadpool(resolve_owner, service, token)
     except HTTPException as e:
-        await ws.close(code=4401, reason=str(e.detail)[:120])
+        await ws.close(code=_close_code(e), reason=str(e.detail)[:120])
         return None
     await ws.accept(subprotocol=subprotocol)
     return owner
@@ -41,7 +46,7 @@ async def _key_still_valid(ws: WebSocket) -> bool:
         await run_in_threadpool(resolve_owner, service, websocket_token(ws)[0])
     except HTTPException as e:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-            await ws.close(code=4401, reason=str(e.detail)[:120])
+            await ws.close(code=_close_code(e), reason=str(e.detail)[:120])
         return False
     return True
 

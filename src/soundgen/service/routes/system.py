@@ -9,9 +9,17 @@ from sqlalchemy import text
 from soundgen import __version__
 from soundgen.model_files import EXAMPLE_PROMPTS
 from soundgen.service import jobs
-from soundgen.service.app import UNTRAINED_WARNING
+from soundgen.service.app import UNTRAINED_WARNING, Service
 from soundgen.service.deps import OwnerDep, ServiceDep, SessionDep
-from soundgen.service.schemas import AUDIO_FORMATS, PromptCount, PromptCountOut, ServiceInfo, setting_infos
+from soundgen.service.oidc import IssuerUnavailable
+from soundgen.service.schemas import (
+    AUDIO_FORMATS,
+    OidcInfo,
+    PromptCount,
+    PromptCountOut,
+    ServiceInfo,
+    setting_infos,
+)
 
 router = APIRouter(tags=["system"])
 
@@ -63,7 +71,24 @@ def info(service: ServiceDep) -> ServiceInfo:
         max_continue_seconds=s.max_continue_seconds, max_body_bytes=s.max_body_bytes,
         settings=setting_infos(),
         formats=list(AUDIO_FORMATS), example_prompts=service.example_prompts or EXAMPLE_PROMPTS,
+        oidc=_oidc_info(service),
     )
+
+
+def _oidc_info(service: Service) -> OidcInfo | None:
+    """The issuer's endpoints for the page's sign-in (from its discovery document, cached), or None when off."""
+    if service.oidc is None:
+        return None
+    s = service.settings
+    info = OidcInfo(issuer=service.oidc.issuer, client_id=s.oidc_client_id, scopes=s.oidc_scopes,
+                    authorization_endpoint=None, token_endpoint=None, end_session_endpoint=None, problem=None)
+    try:
+        found = service.oidc.discovery()
+    except IssuerUnavailable as e:
+        return info.model_copy(update={"problem": str(e)})
+    return info.model_copy(update={"authorization_endpoint": found.authorization_endpoint,
+                                   "token_endpoint": found.token_endpoint,
+                                   "end_session_endpoint": found.end_session_endpoint})
 
 
 @router.post("/api/v1/prompts/count", response_model=PromptCountOut, tags=["info"])
