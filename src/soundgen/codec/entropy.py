@@ -225,7 +225,7 @@ def fit_tables(
         table, fit = _fit_codebook(k, clips, heldout, codebook_size, max_contexts)
         books.append(table)
         report.codebooks.append(fit)
-        log.info(
+        log.debug(
             "codebook %d: %dx%d contexts, %.3f bits/code held out",
             k,
             fit.prev_buckets,
