@@ -22,6 +22,9 @@ def register(groups: Any) -> None:
     p.add_argument("--tiny-random-model", action="store_true",
                    help="serve a tiny UNTRAINED model (output is noise): for demos and tests only")
     p.add_argument("--workers", type=int, default=None, help="generation threads (default 1)")
+    p.add_argument("--check", action="store_true",
+                   help="only try every configured engine (database, storage, OIDC issuer) and say in one line "
+                        "which cannot be reached (exit 1) or that all can (exit 0)")
     p.set_defaults(func=_serve)
 
     keys = groups.group("keys")
@@ -65,10 +68,14 @@ def _serve(args: argparse.Namespace) -> int:
     from soundgen.errors import ConfigError
     from soundgen.service.app import check_model_available, create_app, default_generator
     from soundgen.service.auth import active_key_count
+    from soundgen.service.oidc import verifier_from_settings
 
     settings = _settings(args)
+    if args.check:
+        return _check(settings)
     check_model_available(settings)
-    if settings.auth_required:
+    verifier_from_settings(settings)  # a malformed OIDC setting is one line now, not a failed start-up later
+    if settings.auth_required and not settings.oidc_issuer:
         db = _database(args)
         if active_key_count(db) == 0:
             raise ConfigError(
@@ -82,6 +89,14 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"soundgen: serving on http://{settings.host}:{settings.port}/ (data in {settings.data_dir})", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", ws="websockets-sansio")
     return 0
+
+
+def _check(settings: Any) -> int:
+    from soundgen.service.check import check_engines, summary
+
+    ok, line = summary(check_engines(settings))
+    print(f"soundgen: {line}", flush=True)
+    return 0 if ok else 1
 
 
 def _keys_create(args: argparse.Namespace) -> int:

@@ -42,18 +42,24 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def s3_client() -> Any:
+def s3_client(*, timeout: float | None = None, attempts: int = 5) -> Any:
     """A boto3 S3 client configured the usual AWS way (environment, profile files, instance role).
 
     SigV4 everywhere (R2 and newer regions need it for presigned URLs); standard retries for the odd 5xx.
+
+    Args:
+        timeout: connect and read timeout in seconds (None: botocore's 60 s).
+        attempts: tries per request, the first included (``serve --check`` makes one).
     """
     try:
         import boto3
         from botocore.config import Config
     except ImportError as e:
         raise ConfigError("S3 storage needs boto3: pip install 'soundgen[service]'") from e
+    timeouts = {} if timeout is None else {"connect_timeout": timeout, "read_timeout": timeout}
     return boto3.session.Session().client("s3", config=Config(
-        signature_version="s3v4", retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32))
+        signature_version="s3v4", retries={"max_attempts": attempts, "mode": "standard"}, max_pool_connections=32,
+        **timeouts))
 
 
 def _error_code(e: Exception) -> str:
