@@ -1,8 +1,11 @@
 // What every page of soundgen shares: elements, HTTP with the API key, media behind a key, downloads, the key
 // dialog, notices, the theme. Plain JavaScript modules, no build step, no network beyond this server.
 
+import { setupSignIn, storedToken } from "./oidc.js";
+
 export const API = "/api/v1";
-export const state = { info: null, key: localStorage.getItem("soundgen.key") || "", blobs: new Map() };
+// The bearer token: this tab's sign-in (oidc.js) when there is one, else the saved API key.
+export const state = { info: null, key: storedToken() || localStorage.getItem("soundgen.key") || "", blobs: new Map() };
 export const $ = (id) => document.getElementById(id);
 
 export function h(tag, attrs = {}, ...children) {
@@ -87,6 +90,7 @@ export function setupKeyDialog(onSaved) {
     if (ev.submitter && ev.submitter.value === "cancel") return;
     state.key = $("key-input").value.trim();
     localStorage.setItem("soundgen.key", state.key);
+    sessionStorage.removeItem("soundgen.token");  // a key typed in replaces this tab's sign-in
     state.blobs.clear();
     onKeySaved();
   });
@@ -122,6 +126,7 @@ export async function loadInfo() {
   $("model-badge").textContent = "model: " + info.model;
   if (info.warning) { $("warning").textContent = "⚠ " + info.warning; $("warning").hidden = false; }
   $("key-button").hidden = !info.auth_required;
+  await setupSignIn(info, state, (message) => askKey(message));
   return info;
 }
 
