@@ -98,7 +98,7 @@ PHRASE_MINUTES ?= 30
 SCORE_HOURS ?= 0.3
 CORPUS_SEED ?= 1
 CODEC_STEPS ?= 0
-LM_STEPS ?= 3000
+LM_STEPS ?= 2000
 RELEASE_DIR ?= models/default
 
 previous-model:
