@@ -15,6 +15,7 @@ MODEL_DIR --out TOKENS_DIR --n-codebooks 12``). Writes ``benchmarks/results/entr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import lzma
 import platform
@@ -28,7 +29,7 @@ import numpy as np
 from soundgen.audio.container import SgcHeader, bits_for, write_sgc
 from soundgen.audio.entropy import EntropyTables, decode_codes, encode_codes
 from soundgen.codec.entropy import code_bits, fit_tables
-from soundgen.data.tokens import TokenCache, read_meta
+from soundgen.data.tokens import TokenCache, TokenMeta, read_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,13 +39,16 @@ def load(tokens: Path, split: str) -> list[np.ndarray]:
     return [np.asarray(cache.codes(i), dtype=np.int64) for i in range(len(cache))]
 
 
-def file_sizes(clips: list[np.ndarray], k: int, tables: EntropyTables | None, hop: int, rate: int) -> tuple[int, int]:
-    """Total bytes of the clips' .sgc files at ``k`` codebooks, and of those files compressed by LZMA."""
+def file_sizes(clips: list[np.ndarray], k: int, tables: EntropyTables | None, meta: TokenMeta) -> tuple[int, int]:
+    """Total bytes of the clips' .sgc files at ``k`` codebooks, and of those files compressed by LZMA. The header
+    is the one ``codec encode`` writes for a mono file at the codec's rate (the real weights hash included)."""
     total = xz = 0
+    rate, hop = meta.sample_rate, round(meta.sample_rate / meta.frame_rate)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "x.sgc"
         for codes in clips:
-            header = SgcHeader("bench", "ab" * 32, rate, 1, hop, k, 1024, bits_for(1024), 0, 0)
+            header = SgcHeader("soundgen-default", meta.codec_hash, rate, 1, hop, k, 1024, bits_for(1024), 0, 0)
+            header = dataclasses.replace(header, original_sample_rate=rate, original_channels=1)
             write_sgc(path, header, codes[:k], length=codes.shape[1] * hop, tables=tables)
             data = path.read_bytes()
             total += len(data)
@@ -82,7 +86,6 @@ def main() -> None:
     meta = read_meta(args.tokens)
     if meta.codebook_size != 1024:
         raise SystemExit("this benchmark expects codebooks of 1024 entries")
-    hop = round(meta.sample_rate / meta.frame_rate)
     train, valid, test = load(args.tokens, "train"), load(args.tokens, "valid"), load(args.tokens, "test")
     start = time.perf_counter()
     tables, report = fit_tables(train, 1024, meta.n_codebooks, heldout=valid, max_contexts=args.max_contexts)
@@ -95,9 +98,9 @@ def main() -> None:
         k = round(nominal * 1000 / meta.frame_rate / 10)
         if not 1 <= k <= meta.n_codebooks:
             raise SystemExit(f"{nominal} kbps needs {k} codebooks; the cache holds {meta.n_codebooks}")
-        packed, packed_xz = file_sizes(test, k, None, hop, meta.sample_rate)
-        coded, _ = file_sizes(test, k, tables, hop, meta.sample_rate)
-        single, _ = file_sizes(test, k, plain, hop, meta.sample_rate)
+        packed, packed_xz = file_sizes(test, k, None, meta)
+        coded, _ = file_sizes(test, k, tables, meta)
+        single, _ = file_sizes(test, k, plain, meta)
         codes = sum(len(encode_codes(tables, c[:k])) for c in test)
         row = {
             "nominal_kbps": nominal,
