@@ -124,6 +124,8 @@ else
 	  --data $(DEFAULT_DIR)/corpus --out $(DEFAULT_DIR)/codec-run --steps $(CODEC_STEPS)
 	$(SG) codec export $(DEFAULT_DIR)/codec-run --out $(DEFAULT_DIR)/codec --fp16 --model-id soundgen-default
 endif
+	test -f $(DEFAULT_DIR)/codec/entropy.safetensors || \
+	  $(SG) codec fit-entropy $(DEFAULT_DIR)/codec --data $(DEFAULT_DIR)/corpus
 	$(SG) data tokenize $(DEFAULT_DIR)/corpus --codec $(DEFAULT_DIR)/codec --out $(DEFAULT_DIR)/tokens --n-codebooks 4
 	$(SG) lm train --config configs/lm/default.yaml --tokens $(DEFAULT_DIR)/tokens --codec $(DEFAULT_DIR)/codec \
 	  --init $(PREVIOUS_MODEL) --out $(DEFAULT_DIR)/lm-run --steps $(LM_STEPS)
