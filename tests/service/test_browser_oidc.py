@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from oidc_issuer import Issuer, make_key, start_issuer
 from svc_helpers import LiveServer, start_server, wait_final
-from test_browser import CHROMIUM, browser, shots_dir  # noqa: F401 - the fixture is used by name
+from test_browser import CHROMIUM, shots_dir
 
 from soundgen.service.settings import ServiceSettings
 
@@ -38,7 +38,7 @@ def make_job(issuer: Issuer, live: LiveServer, sub: str, prompt: str) -> str:
     return job_id
 
 
-def test_sign_in_round_trip(browser: Any, signin: tuple[Issuer, LiveServer], tmp_path: Path) -> None:  # noqa: F811
+def test_sign_in_round_trip(browser: Any, signin: tuple[Issuer, LiveServer], tmp_path: Path) -> None:
     issuer, live = signin
     make_job(issuer, live, "alice", "alice's rain")
     make_job(issuer, live, "bob", "bob's thunder")
@@ -68,7 +68,7 @@ def test_sign_in_round_trip(browser: Any, signin: tuple[Issuer, LiveServer], tmp
     page.close()
 
 
-def test_sign_in_from_the_page_of_a_sound_comes_back_to_it(browser: Any, signin: tuple[Issuer, LiveServer],  # noqa: F811
+def test_sign_in_from_the_page_of_a_sound_comes_back_to_it(browser: Any, signin: tuple[Issuer, LiveServer],
                                                             tmp_path: Path) -> None:
     issuer, live = signin
     job_id = make_job(issuer, live, "alice", "alice's wind")

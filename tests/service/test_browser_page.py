@@ -11,23 +11,13 @@ from typing import Any
 
 import pytest
 from svc_helpers import LiveServer, start_server, wait_final
-from test_browser import ARGS, CHROMIUM, shots_dir
+from test_browser import CHROMIUM, shots_dir
 
 from soundgen.service.settings import ServiceSettings
 
 G = "/api/v1/generations"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="needs Debian's chromium (apt-get install -y chromium)")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def open_page(browser: Any, server: LiveServer, phone: bool = False) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from svc_helpers import LiveServer, start_server, wait_final
-from test_browser import ARGS, CHROMIUM, shots_dir
+from test_browser import CHROMIUM, shots_dir
 from test_browser_page import axe_script
 
 from soundgen.cli.main import main
@@ -29,16 +29,6 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="needs Debian's chromium (apt-get install -y chromium)")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def new_page(browser: Any, phone: bool = False, key: str | None = None) -> Any:
