@@ -1,4 +1,4 @@
-"""``soundgen codec train|export|encode|decode|fit-entropy`` and ``soundgen eval codec``."""
+"""``soundgen codec train|export|encode|decode|fit-entropy``."""
 
 from __future__ import annotations
 
@@ -81,19 +81,6 @@ def register(groups: Any) -> None:
     p.add_argument("--max-contexts", type=int, default=16, help="most tables per codebook (default 16: ~400 KiB "
                    "for 12 codebooks of 1024)")
     p.set_defaults(func=cmd_fit_entropy)
-
-    p = groups.group("eval").add_parser("codec", help="compare a codec with Opus/MP3/codec2 on a dataset's clips")
-    p.add_argument("--model", type=Path, help=CODEC_MODEL_HELP)
-    p.add_argument("--data", type=Path, required=True, help="dataset directory")
-    p.add_argument("--split", default="test", help="dataset split (default test)")
-    p.add_argument("--bitrates", default="1.5,3,6", help="comma-separated kbps (default 1.5,3,6)")
-    p.add_argument("--max-clips", type=int, default=20, help="clips to evaluate, taken in turn from each category "
-                   "(default 20)")
-    p.add_argument("--max-seconds", type=float, default=10.0, help="cut longer clips to their middle this many "
-                   "seconds (default 10; 0 keeps whole clips)")
-    p.add_argument("--out", type=Path, default=Path("eval_codec"), help="directory for JSON, Markdown and plot")
-    p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (slow)")
-    p.set_defaults(func=cmd_eval)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -195,11 +182,10 @@ def cmd_fit_entropy(args: argparse.Namespace) -> int:
     import tempfile
 
     from soundgen.codec.entropy import ENTROPY_FILE, fit_summary, fit_tables, save_tables
-    from soundgen.codec.io import load_codec, resolve_model_dir
+    from soundgen.codec.io import codec_dir_in, load_codec, resolve_model_dir
     from soundgen.data.tokens import TokenCache, TokenCacheError, read_meta, tokenize_dataset
 
-    model_dir = args.model_dir / "codec" if (args.model_dir / "codec" / "config.json").is_file() else args.model_dir
-    model_dir = resolve_model_dir(model_dir)
+    model_dir = resolve_model_dir(codec_dir_in(args.model_dir))
     check_writable(model_dir / ENTROPY_FILE)
     if not 1 <= args.max_contexts <= 256:
         raise SoundgenError(f"--max-contexts must be between 1 and 256, got {args.max_contexts}")
@@ -238,28 +224,4 @@ def cmd_fit_entropy(args: argparse.Namespace) -> int:
         coded = report.bits_per_frame(k) * codec.frame_rate / 1000
         print(f"  {kbps:g} kbps ({k} codebooks): codes {coded:.2f} kbps on held-out clips, "
               f"{100 * (1 - coded / codec.config.bitrate(k)):.0f} % smaller")
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from soundgen.eval.codec_eval import run_codec_eval
-
-    try:
-        bitrates = [float(b) for b in args.bitrates.split(",") if b.strip()]
-    except ValueError as e:
-        raise SoundgenError(f"--bitrates must be comma-separated numbers, got '{args.bitrates}'") from e
-    if not bitrates or any(b <= 0 for b in bitrates):
-        raise SoundgenError("--bitrates must list positive numbers")
-    report = run_codec_eval(
-        args.model,
-        args.data,
-        bitrates,
-        args.out,
-        split=args.split,
-        max_clips=args.max_clips,
-        visqol=not args.no_visqol,
-        max_seconds=args.max_seconds,
-    )
-    print(report.markdown)
-    print(f"wrote {args.out}/codec_eval.json, codec_eval.md and codec_eval.png")
     return 0

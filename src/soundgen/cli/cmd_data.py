@@ -1,8 +1,10 @@
-"""``soundgen data build``: turn folders, archives and files of audio into a dataset."""
+"""``soundgen data build`` (folders, archives and files of audio into a dataset) and ``soundgen data tokenize``
+(a dataset into a token cache)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from soundgen.errors import SoundgenError
@@ -13,8 +15,14 @@ class DataArgumentError(SoundgenError):
 
 
 def register(groups: Any) -> None:
-    """Add ``soundgen data build``."""
-    p = groups.group("data").add_parser(
+    """Add ``soundgen data build`` and ``soundgen data tokenize``."""
+    data = groups.group("data")
+    _register_build(data)
+    _register_tokenize(data)
+
+
+def _register_build(data: Any) -> None:
+    p = data.add_parser(
         "build",
         help="build a dataset (clips, manifests, report) from audio folders, archives and files",
         description=(
@@ -41,6 +49,23 @@ def register(groups: Any) -> None:
         "--split", default="0.9,0.05,0.05", metavar="TRAIN,VALID,TEST", help="split fractions (0.9,0.05,0.05)"
     )
     p.set_defaults(func=_build)
+
+
+def _register_tokenize(data: Any) -> None:
+    p = data.add_parser(
+        "tokenize",
+        help="encode a dataset's clips into a token cache for LM training (resumable)",
+        description="Encode every clip of DATASET_DIR once with the codec into memory-mappable token shards "
+        "(captions and categories alongside). Rerunning it continues where it stopped.",
+    )
+    p.add_argument("dataset", type=Path, metavar="DATASET_DIR")
+    p.add_argument("--codec", type=Path, required=True, metavar="MODEL_DIR", help="codec directory (or a model dir)")
+    p.add_argument("--out", type=Path, required=True, metavar="TOKENS_DIR", help="token cache to create or resume")
+    p.add_argument("--n-codebooks", type=int, help="codebooks to keep (default: the codec's current setting)")
+    p.add_argument("--bitrate", type=float, help="pick the codebooks by bitrate in kbps instead")
+    p.add_argument("--splits", default="train,valid,test", help="comma-separated splits (default train,valid,test)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.set_defaults(func=_tokenize)
 
 
 def _parse_split(text: str) -> tuple[float, float, float]:
@@ -79,4 +104,28 @@ def _build(args: argparse.Namespace) -> int:
         for s in report.skipped:
             reasons[s.reason] = reasons.get(s.reason, 0) + 1
         print("skipped: " + ", ".join(f"{k} {n}" for k, n in sorted(reasons.items())) + f" (see {report.report_json})")
+    return 0
+
+
+def _tokenize(args: argparse.Namespace) -> int:
+    from soundgen.codec.io import codec_dir_in, load_codec
+    from soundgen.data.tokens import tokenize_dataset
+    from soundgen.train.common import pick_device
+
+    codec = load_codec(codec_dir_in(args.codec)).to(pick_device(args.device)).eval()
+    if args.n_codebooks is not None and args.bitrate is not None:
+        raise DataArgumentError("give --n-codebooks or --bitrate, not both")
+    if args.n_codebooks is not None:
+        if not 1 <= args.n_codebooks <= codec.config.n_codebooks:
+            raise DataArgumentError(f"--n-codebooks must be between 1 and {codec.config.n_codebooks}")
+        codec.set_n_codebooks(args.n_codebooks)
+    elif args.bitrate is not None:
+        codec.set_bitrate(args.bitrate)
+    splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
+    report = tokenize_dataset(args.dataset, codec, args.out, splits=splits)
+    print(
+        f"encoded {report.encoded} clips ({report.frames} frames, {codec.n_codebooks} codebooks) into "
+        f"{report.shards} new shard(s) in {args.out}; {report.skipped_existing} already there; "
+        f"{len(report.failed)} failed"
+    )
     return 0

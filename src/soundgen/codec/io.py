@@ -90,6 +90,21 @@ def resolve_model_dir(model_dir: str | Path | None) -> Path:
     return path
 
 
+def codec_dir_in(path: str | Path) -> Path:
+    """A codec directory as given, or the ``codec/`` inside a model directory.
+
+    Raises:
+        ModelNotFoundError: neither holds a codec's ``config.json``.
+    """
+    path = Path(path)
+    found = path / "codec" if (path / "codec" / "config.json").is_file() else path
+    if not (found / "config.json").is_file():
+        raise ModelNotFoundError(
+            f"no codec at {path}: give a directory written by 'soundgen codec export' or a model directory"
+        )
+    return found
+
+
 def load_codec(model_dir: str | Path | None = None) -> Codec:
     """Load a codec in eval mode; ``None`` loads the bundled default.
 
