@@ -1,9 +1,12 @@
-"""Build the FastAPI application: one process with the API, the page, the database and a worker."""
+"""Build the FastAPI application: one process with the API, the page, the database and a worker.
+
+Only assembly lives here (the service state, routes, guards, error handlers, start and stop); what the routes
+need of the service is in ``core.py``, which they import instead of this module.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import logging
 import math
@@ -11,7 +14,6 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,95 +24,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from soundgen import __version__
 from soundgen.errors import ModelNotFoundError, SoundgenError
 from soundgen.service import jobs
-from soundgen.service.auth import RateLimiter
-from soundgen.service.db import Database, DatabaseUnavailableError, migrate
-from soundgen.service.events import EventBus
-from soundgen.service.genproc import ModelSpec, ProcessGenerator, load_model
-from soundgen.service.metrics import Metrics
-from soundgen.service.oidc import OidcVerifier, verifier_from_settings
+from soundgen.service.core import UNTRAINED_WARNING, Service, default_generator
+from soundgen.service.db import DatabaseUnavailableError, migrate
 from soundgen.service.settings import ServiceSettings
-from soundgen.service.storage import Storage
-from soundgen.service.storage_url import open_storage
-from soundgen.service.worker import Generator, Worker
+from soundgen.service.worker import Generator
 
-if TYPE_CHECKING:
-    from soundgen.lm.prompt_tokens import PromptTokens
+__all__ = ["UNTRAINED_WARNING", "Service", "check_model_available", "create_app", "default_generator"]
 
 log = logging.getLogger(__name__)
-UNTRAINED_WARNING = ("This server runs a tiny UNTRAINED random model (--tiny-random-model): every result is "
-                     "noise. It is for demos and tests only; start it with --model DIR for real sounds.")
-
-
-class Service:
-    """Everything one server process holds: settings, database, storage, events, worker, limits, the OIDC
-    verifier (None without an issuer)."""
-
-    def __init__(self, settings: ServiceSettings, load_generator: Callable[[], Generator] | None = None) -> None:
-        self.settings = settings
-        self.oidc: OidcVerifier | None = verifier_from_settings(settings)
-        self.db = Database(settings.db_url)
-        self.storage: Storage = open_storage(settings.storage_root, settings.storage_presign_seconds)
-        self.bus = EventBus()
-        self.metrics = Metrics()
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-        self.worker = Worker(self.db, self.storage, self.bus, load_generator or default_generator(settings),
-                             settings, self.metrics)
-
-    @functools.cached_property
-    def example_prompts(self) -> list[str] | None:
-        """The served model's own example prompts (``prompts.json`` of its directory), if it has them."""
-        if self.settings.tiny_random_model:
-            return None
-        from soundgen.model_files import default_model_dir, read_example_prompts
-
-        try:
-            model_dir = self.settings.model_dir or default_model_dir()
-        except ModelNotFoundError:
-            return None
-        return read_example_prompts(model_dir)
-
-    @functools.cached_property
-    def prompt_tokens(self) -> PromptTokens | None:
-        """Counts prompts in the served model's text-encoder tokens, so that a submission over the encoder's
-        limit is refused at once instead of failing in the worker; None when the model's config cannot be read
-        (the worker then fails to load it and /readyz says why)."""
-        from soundgen.lm.config import LMConfig, read_lm_config
-        from soundgen.lm.prompt_tokens import PromptTokens
-        from soundgen.model_files import default_model_dir
-
-        try:
-            if self.settings.tiny_random_model:  # TextToSound.tiny_random's text encoder
-                return PromptTokens(LMConfig.tiny().text)
-            model_dir = self.settings.model_dir or default_model_dir()
-            return PromptTokens(read_lm_config(Path(model_dir) / "lm").text)
-        except SoundgenError as e:
-            log.warning("prompts are not counted in tokens at submission: %s", e)
-            return None
-
-    @property
-    def model_name(self) -> str:
-        """A short description of the model being served."""
-        if self.settings.tiny_random_model:
-            return "tiny random (untrained)"
-        return str(self.settings.model_dir or "bundled default")
-
-
-def default_generator(settings: ServiceSettings) -> Callable[[], Generator]:
-    """A loader for the model named by ``settings`` (tiny random, a directory, or the bundled default).
-
-    With ``settings.generator_process`` (the default) the model runs in a child process (see genproc).
-    """
-
-    def load() -> Generator:
-        if settings.tiny_random_model:
-            log.warning("*** %s ***", UNTRAINED_WARNING)
-        spec = ModelSpec(settings.tiny_random_model, str(settings.model_dir) if settings.model_dir else None,
-                         settings.torch_threads, settings.generator_nice)
-        if settings.generator_process:
-            return ProcessGenerator(spec)
-        return load_model(spec).generate  # type: ignore[no-any-return]
-
-    return load
 
 
 def check_model_available(settings: ServiceSettings) -> None:

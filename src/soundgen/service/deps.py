@@ -9,8 +9,8 @@ from fastapi import Depends, HTTPException, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from soundgen.service.app import Service
 from soundgen.service.auth import LOCAL_OWNER, verify_key
+from soundgen.service.core import Service
 from soundgen.service.oidc import IssuerUnavailable, TokenRejected
 
 NO_KEY = ("this server needs an API key: send 'Authorization: Bearer <key>' "
@@ -21,7 +21,7 @@ NO_TOKEN = ("this server needs a sign-in or an API key: send 'Authorization: Bea
 
 
 async def get_service(request: Request) -> Service:
-    """The :class:`~soundgen.service.app.Service` of this app."""
+    """The :class:`~soundgen.service.core.Service` of this app."""
     service: Service = request.app.state.service
     return service
 

@@ -15,11 +15,14 @@ import os
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING
 
 from soundgen import errors
 from soundgen.errors import CancelledError, SoundgenError
 from soundgen.service.render import Rendered, result_files
+
+if TYPE_CHECKING:  # the server process does not import torch; the child does
+    from soundgen.pipeline import CancelFn, GenerationRequest, GenerationResult, ProgressFn, TextToSound
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 600.0
@@ -39,8 +42,53 @@ class ModelSpec:
     nice: int = 0  # added to the child's nice value (lower CPU priority than the API)
 
 
-def load_model(spec: ModelSpec) -> Any:
-    """Load the model that ``spec`` names (a ``TextToSound``)."""
+# The messages on the pipe (pickled; every field is a plain value, a request or a result).
+@dataclass(frozen=True)
+class _Generate:
+    """Server to child: generate this request."""
+
+    request: GenerationRequest
+
+
+@dataclass(frozen=True)
+class _Cancel:
+    """Server to child: stop the generation at its next step."""
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """Child to server: the model is loaded."""
+
+
+@dataclass(frozen=True)
+class _Progress:
+    """Child to server: ``step`` of ``total`` decoding steps are done."""
+
+    step: int
+    total: int
+
+
+@dataclass(frozen=True)
+class _Result:
+    """Child to server: the sounds and their files."""
+
+    result: GenerationResult
+    files: list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Child to server: loading or generating failed; ``name`` is the SoundgenError class, or "internal"."""
+
+    name: str
+    message: str
+
+
+_ToServer = _Ready | _Progress | _Result | _Failure
+
+
+def load_model(spec: ModelSpec) -> TextToSound:
+    """Load the model that ``spec`` names."""
     import torch
 
     from soundgen.pipeline import TextToSound
@@ -50,10 +98,10 @@ def load_model(spec: ModelSpec) -> Any:
     return TextToSound.tiny_random() if spec.tiny_random else TextToSound.load(spec.model_dir)
 
 
-def _error_message(e: BaseException) -> tuple[str, str]:
+def _failure(e: BaseException) -> _Failure:
     if isinstance(e, SoundgenError):
-        return type(e).__name__, str(e)
-    return "internal", f"internal error while generating ({type(e).__name__}: {e})"
+        return _Failure(type(e).__name__, str(e))
+    return _Failure("internal", f"internal error while generating ({type(e).__name__}: {e})")
 
 
 def _child_main(conn: Connection, spec: ModelSpec) -> None:
@@ -64,25 +112,25 @@ def _child_main(conn: Connection, spec: ModelSpec) -> None:
     try:
         model = load_model(spec)
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
-        conn.send(("error", *_error_message(e)))
+        conn.send(_failure(e))
         return
-    conn.send(("ready",))
+    conn.send(_Ready())
     while True:
         try:
             msg = conn.recv()
         except (EOFError, OSError):
             return  # the server is gone
-        if msg[0] == "generate":
-            _child_generate(conn, model, msg[1])
+        if isinstance(msg, _Generate):
+            _child_generate(conn, model, msg.request)
 
 
-def _child_generate(conn: Connection, model: Any, request: Any) -> None:
+def _child_generate(conn: Connection, model: TextToSound, request: GenerationRequest) -> None:
     cancelled = [False]
     last = [-1]
 
     def should_cancel() -> bool:
         while conn.poll():  # raises EOFError when the server died: the child then ends with it
-            if conn.recv()[0] == "cancel":
+            if isinstance(conn.recv(), _Cancel):
                 cancelled[0] = True
         return cancelled[0]
 
@@ -90,7 +138,7 @@ def _child_generate(conn: Connection, model: Any, request: Any) -> None:
         percent = step * 100 // max(total, 1)
         if percent != last[0] or step == total:  # at most ~100 messages per job
             last[0] = percent
-            conn.send(("progress", step, total))
+            conn.send(_Progress(step, total))
 
     try:
         result = model.generate(request, progress=progress, should_cancel=should_cancel)
@@ -100,9 +148,9 @@ def _child_generate(conn: Connection, model: Any, request: Any) -> None:
     except (EOFError, OSError):
         raise SystemExit(0) from None
     except BaseException as e:  # noqa: BLE001 - every failure goes back to the parent as a message
-        conn.send(("error", *_error_message(e)))
+        conn.send(_failure(e))
         return
-    conn.send(("result", result, files))
+    conn.send(_Result(result, files))
 
 
 class ProcessGenerator:
@@ -129,49 +177,51 @@ class ProcessGenerator:
             msg = self._conn.recv()
         except EOFError:
             raise GeneratorCrashed(f"the model process died while loading (exit code {self._proc.exitcode})") from None
-        if msg[0] == "error":
+        if isinstance(msg, _Failure):
             self.close()
-            raise _rebuild(msg[1], msg[2])
+            raise _rebuild(msg)
         log.info("model process %d is ready", self._proc.pid)
 
-    def __call__(self, request: Any, progress: Any = None, should_cancel: Any = None) -> Any:
+    def __call__(self, request: GenerationRequest, progress: ProgressFn | None = None,
+                 should_cancel: CancelFn | None = None) -> Rendered:
         """Generate in the child; relays progress, forwards cancellation, re-raises its errors here.
 
         Returns a :class:`~soundgen.service.render.Rendered`: the result with its WAV and PNG files.
         """
         with self._lock:
-            self._conn.send(("generate", request))
+            self._conn.send(_Generate(request))
             cancel_sent = False
             interrupt: BaseException | None = None
             while True:
                 if not cancel_sent and should_cancel is not None:
                     try:
                         if should_cancel():
-                            self._conn.send(("cancel",))
+                            self._conn.send(_Cancel())
                             cancel_sent = True
                     except BaseException as e:  # the worker is stopping: cancel, wait for the child, re-raise
                         interrupt = e
-                        self._conn.send(("cancel",))
+                        self._conn.send(_Cancel())
                         cancel_sent = True
                 msg = self._receive()
                 if msg is None:
                     continue
-                if msg[0] == "progress" and progress is not None and interrupt is None:
-                    progress(msg[1], msg[2])
-                elif msg[0] == "result":
+                if isinstance(msg, _Progress):
+                    if progress is not None and interrupt is None:
+                        progress(msg.step, msg.total)
+                elif isinstance(msg, _Result):
                     if interrupt is not None:
                         raise interrupt
-                    return Rendered(msg[1], msg[2])
-                elif msg[0] == "error":
+                    return Rendered(msg.result, msg.files)
+                elif isinstance(msg, _Failure):
                     if interrupt is not None:
                         raise interrupt
-                    raise _rebuild(msg[1], msg[2])
+                    raise _rebuild(msg)
 
-    def _receive(self) -> tuple[Any, ...] | None:
+    def _receive(self) -> _ToServer | None:
         """The next message of the child, None after 50 ms without one; restarts a dead child and raises."""
         try:
             if self._conn.poll(0.05):
-                msg: tuple[Any, ...] = self._conn.recv()
+                msg: _ToServer = self._conn.recv()
                 return msg
         except (EOFError, OSError):
             pass
@@ -193,8 +243,9 @@ class ProcessGenerator:
             self._proc.join(5)
 
 
-def _rebuild(name: str, message: str) -> Exception:
+def _rebuild(failure: _Failure) -> Exception:
     """The exception the child reported, as the same SoundgenError class when it is one."""
+    name, message = failure.name, failure.message
     cls = getattr(errors, name, None)
     if name == "CancelledError":
         return CancelledError(message)

@@ -8,11 +8,14 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from soundgen.audio.spectral import spectrogram_image
+
+if TYPE_CHECKING:
+    from soundgen.pipeline import GenerationResult
 
 BACKGROUND = np.array([15, 23, 42], dtype=np.float32)  # slate-900: reads well in light and dark pages
 WAVE = np.array([56, 189, 248], dtype=np.float32)  # sky-400
@@ -107,20 +110,35 @@ def render_sound(samples: np.ndarray, sample_rate: int, width: int = 640, height
 class Rendered:
     """A generation result plus its files, made where the model runs (so the server process does not).
 
-    Reads like the result itself (``rendered.audio``, ``rendered.sample_rate``...); ``files`` holds one
-    ``(wav_bytes, png_bytes)`` pair per sound.
+    Reads like the result itself (``rendered.audio``, ``rendered.sample_rate``, ``rendered.seed``,
+    ``rendered.duration``); ``files`` holds one ``(wav_bytes, png_bytes)`` pair per sound.
     """
 
-    result: Any
+    result: GenerationResult
     files: list[tuple[bytes, bytes]]
 
-    def __getattr__(self, name: str) -> Any:
-        if name in ("result", "files"):  # not set yet (copying, unpickling): no recursion
-            raise AttributeError(name)
-        return getattr(self.result, name)
+    @property
+    def audio(self) -> list[np.ndarray]:
+        """One float32 ``[C, T]`` array per sound."""
+        return self.result.audio
+
+    @property
+    def sample_rate(self) -> int:
+        """Samples per second."""
+        return self.result.sample_rate
+
+    @property
+    def seed(self) -> int:
+        """The seed the sounds were made with."""
+        return self.result.seed
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio per sound."""
+        return self.result.duration
 
 
-def result_files(result: Any) -> list[tuple[bytes, bytes]]:
+def result_files(result: GenerationResult) -> list[tuple[bytes, bytes]]:
     """The WAV file and the picture of each sound of a generation result."""
     from soundgen.audio.io import encode_audio_bytes
 

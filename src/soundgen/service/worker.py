@@ -29,7 +29,7 @@ from soundgen.service.settings import ServiceSettings
 from soundgen.service.storage import Storage, job_prefix, result_key
 
 if TYPE_CHECKING:  # the API process does not import torch; the model process does
-    from soundgen.pipeline import CancelFn, ProgressFn
+    from soundgen.pipeline import CancelFn, GenerationRequest, GenerationResult, ProgressFn
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,12 @@ LATE_CANCEL = "cancelled after its last step; the sounds it made were discarded"
 
 
 class Generator(Protocol):
-    """What the worker needs of a model: ``TextToSound.generate``."""
+    """What the worker needs of a model: ``TextToSound.generate``, or a model process that also makes the files
+    (:class:`~soundgen.service.genproc.ProcessGenerator`, which returns them as a :class:`Rendered`)."""
 
-    def __call__(self, request: Any, progress: ProgressFn | None = None,
-                 should_cancel: CancelFn | None = None) -> Any:
-        """Generate ``request.count`` sounds; returns a ``GenerationResult``."""
+    def __call__(self, request: GenerationRequest, progress: ProgressFn | None = None,
+                 should_cancel: CancelFn | None = None) -> GenerationResult | Rendered:
+        """Generate ``request.count`` sounds."""
         ...
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 
 from soundgen.service import jobs
-from soundgen.service.app import Service
+from soundgen.service.core import Service
 from soundgen.service.deps import resolve_owner, websocket_token
 from soundgen.service.events import Subscription, is_newer
 from soundgen.service.models import FINAL_STATES

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from soundgen.errors import InvalidRequestError
 from soundgen.service import continuation, eta, jobs
-from soundgen.service.app import Service
+from soundgen.service.core import Service
 from soundgen.service.deps import OwnerDep, ServiceDep, SessionDep, get_owner
 from soundgen.service.models import Job
 from soundgen.service.schemas import ErrorOut, GenerationBatch, GenerationCreate, JobBatchOut, JobOut, JobPage

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from soundgen import __version__
 from soundgen.model_files import EXAMPLE_PROMPTS
 from soundgen.service import jobs
-from soundgen.service.app import UNTRAINED_WARNING, Service
+from soundgen.service.core import UNTRAINED_WARNING, Service
 from soundgen.service.deps import OwnerDep, ServiceDep, SessionDep
 from soundgen.service.oidc import IssuerUnavailable
 from soundgen.service.schemas import (
