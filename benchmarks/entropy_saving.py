@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from soundgen.audio.container import SgcHeader, bits_for, write_sgc
 from soundgen.audio.entropy import EntropyTables, decode_codes, encode_codes
 from soundgen.codec.entropy import code_bits, fit_tables
+from soundgen.codec.sgc.container import SgcHeader, bits_for, write_sgc
 from soundgen.data.tokens import TokenCache, TokenMeta, read_meta
 
 ROOT = Path(__file__).resolve().parents[1]

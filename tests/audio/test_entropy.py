@@ -16,15 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from soundgen.audio.container import (
+from soundgen.audio.entropy import CodebookTable, EntropyTables, decode_codes, encode_codes
+from soundgen.audio.rangecoder import TOTAL, RangeDecoder, encode_intervals
+from soundgen.codec.sgc.container import (
     MAGIC,
     SgcHeader,
     encode_header,
     read_sgc,
     write_sgc,
 )
-from soundgen.audio.entropy import CodebookTable, EntropyTables, decode_codes, encode_codes
-from soundgen.audio.rangecoder import TOTAL, RangeDecoder, encode_intervals
 from soundgen.errors import CorruptFileError
 
 

@@ -13,11 +13,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from soundgen.audio.container import read_sgc
 from soundgen.audio.io import read_audio
 from soundgen.cli.main import main
 from soundgen.codec import CodecConfig, build_codec
 from soundgen.codec.io import load_codec, save_codec
+from soundgen.codec.sgc.container import read_sgc
 
 
 @pytest.fixture

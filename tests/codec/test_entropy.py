@@ -11,13 +11,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from soundgen.audio.container import read_sgc
 from soundgen.audio.entropy import EntropyTables, decode_codes, encode_codes
 from soundgen.audio.rangecoder import TOTAL
 from soundgen.cli.main import main
 from soundgen.codec import CodecConfig, build_codec
 from soundgen.codec.entropy import ENTROPY_FILE, code_bits, fit_tables, integer_freqs, load_tables, save_tables
 from soundgen.codec.io import load_codec, save_codec
+from soundgen.codec.sgc.container import read_sgc
 from soundgen.errors import CorruptFileError
 from soundgen.eval.codec_eval import true_rate_codebooks
 

@@ -133,8 +133,8 @@ def _check_output(src: Path, out: Path) -> None:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     from soundgen.codec.entropy import load_tables
-    from soundgen.codec.files import encode_file
     from soundgen.codec.io import load_codec, resolve_model_dir
+    from soundgen.codec.sgc.files import encode_file
 
     _check_input(args.input)
     _check_output(args.input, args.output)
@@ -162,8 +162,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
 def cmd_decode(args: argparse.Namespace) -> int:
     from soundgen.audio.writer import format_from_path
     from soundgen.codec.entropy import load_tables
-    from soundgen.codec.files import decode_file
     from soundgen.codec.io import load_codec, resolve_model_dir
+    from soundgen.codec.sgc.files import decode_file
 
     _check_input(args.input)
     _check_output(args.input, args.output)

@@ -171,8 +171,8 @@ Coder = Callable[[np.ndarray], CodedClip]
 def _soundgen_coder(codec: object, kbps: float, tables: object, k: int | None = None) -> tuple[Coder, float, str]:
     """Clips through ``.sgc`` files at ``k`` codebooks (default: the nominal bitrate ``kbps``'s)."""
     from soundgen.audio.entropy import EntropyTables
-    from soundgen.codec.files import decode_file, encode_file
     from soundgen.codec.model import Codec
+    from soundgen.codec.sgc.files import decode_file, encode_file
 
     assert isinstance(codec, Codec) and (tables is None or isinstance(tables, EntropyTables))
     k = k or codec.set_bitrate(kbps)
@@ -202,8 +202,8 @@ def file_kbps_by_codebooks(codec: object, tables: object, clips: list[_Clip]) ->
     import torch
 
     from soundgen.audio.entropy import EntropyTables
-    from soundgen.codec.files import write_codes
     from soundgen.codec.model import Codec
+    from soundgen.codec.sgc.files import write_codes
 
     assert isinstance(codec, Codec) and (tables is None or isinstance(tables, EntropyTables))
     sizes = dict.fromkeys(range(1, codec.max_codebooks + 1), 0)

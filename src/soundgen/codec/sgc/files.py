@@ -19,12 +19,12 @@ import soxr
 import torch
 
 from soundgen.audio.archive import MEMBER_SEPARATOR
-from soundgen.audio.container import SgcHeader, SgcReader, SgcWriter, bits_for
 from soundgen.audio.entropy import EntropyTables
 from soundgen.audio.io import read_audio, resample, to_channels
 from soundgen.audio.writer import AudioFileWriter
 from soundgen.codec.io import weights_hash
 from soundgen.codec.model import Codec
+from soundgen.codec.sgc.container import SgcHeader, SgcReader, SgcWriter, bits_for
 from soundgen.errors import AudioReadError, CorruptFileError, InvalidAudioError
 from soundgen.utils import progress, write_error
 

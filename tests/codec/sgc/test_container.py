@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from soundgen.audio.container import (
+from soundgen.codec.sgc.container import (
     HEADER_DICT,
     MAGIC,
     SgcHeader,
