@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from soundgen.audio.archive import MEMBER_SEPARATOR
 from soundgen.cli.overrides import add_override_options, collect_overrides
 from soundgen.errors import AudioReadError, SoundgenError
 from soundgen.utils import check_writable
@@ -113,7 +114,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _check_input(path: Path) -> None:
-    if "::" not in str(path) and not path.is_file():  # archive members (game.pk3::snd/boom.ogg) are checked later
+    # archive members (game.pk3::snd/boom.ogg) are checked when they are read
+    if MEMBER_SEPARATOR not in str(path) and not path.is_file():
         raise AudioReadError(f"{path}: no such file")
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from soundgen.audio.archive import MEMBER_SEPARATOR
 from soundgen.errors import SoundgenError
 
 
@@ -160,7 +161,7 @@ def caption_from_path(relative: str) -> CaptionInfo:
     Args:
         relative: e.g. ``"weapons/ExplosionBig_02.ogg"`` or ``"base.wz::audio/sfx/door-open.ogg"``.
     """
-    parts = [p for p in re.split(r"::|/", relative.replace("\\", "/")) if p]
+    parts = [p for p in re.split(f"{re.escape(MEMBER_SEPARATOR)}|/", relative.replace("\\", "/")) if p]
     if not parts:
         return CaptionInfo(tags=[], category=UNKNOWN_CATEGORY)
     stem = parts[-1].rsplit(".", 1)[0] if "." in parts[-1] else parts[-1]
@@ -274,7 +275,7 @@ class MetadataTable:
         """The row of a file named by any of ``keys`` (absolute paths, or paths relative to its source;
         archive members as ``archive::member``), first match wins."""
         for key in keys:
-            if os.path.isabs(key.split("::", 1)[0]):
+            if os.path.isabs(key.split(MEMBER_SEPARATOR, 1)[0]):
                 hit = self.absolute.get(_norm_abs(key))
             else:
                 hit = self.relative.get(_norm_rel(key))
@@ -284,12 +285,12 @@ class MetadataTable:
 
 
 def _norm_abs(path: str) -> str:
-    archive, sep, member = path.partition("::")
+    archive, sep, member = path.partition(MEMBER_SEPARATOR)
     return os.path.normpath(os.path.abspath(archive)) + (sep + member if sep else "")
 
 
 def _norm_rel(path: str) -> str:
-    archive, sep, member = path.replace("\\", "/").partition("::")
+    archive, sep, member = path.replace("\\", "/").partition(MEMBER_SEPARATOR)
     return os.path.normpath(archive).replace("\\", "/") + (sep + member if sep else "")
 
 
@@ -309,7 +310,7 @@ def load_metadata(path: str | Path) -> MetadataTable:
         if not isinstance(raw, str) or not raw.strip():
             raise MetadataError(f"{where}: every row needs a non-empty 'path'")
         info = info_from_mapping(row, where)
-        if os.path.isabs(raw.split("::", 1)[0]):
+        if os.path.isabs(raw.split(MEMBER_SEPARATOR, 1)[0]):
             table.absolute[_norm_abs(raw.strip())] = info
         else:
             table.relative[_norm_rel(raw.strip())] = info

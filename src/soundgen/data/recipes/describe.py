@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from soundgen.audio.archive import MEMBER_SEPARATOR
 from soundgen.data.captions import words_from_name
 from soundgen.data.recipes.categories import (
     MUSIC_SOUNDTRACK,
@@ -82,7 +83,7 @@ class Description:
 def _name_words(rel: str, spec: PackageSpec) -> tuple[list[str], list[str], list[str]]:
     """Words of the file name, of its two nearest meaningful folders (for captions) and of all its folders
     (for categories); the game's own name is left out."""
-    path = PurePosixPath(rel.replace("::", "/"))
+    path = PurePosixPath(rel.replace(MEMBER_SEPARATOR, "/"))
     own = set(words_from_name(spec.name)) | set(words_from_name(spec.title)) | {"drumkits", "supertux2"}
     stem_words = [w for w in words_from_name(path.stem) if w not in own]
     every = [w for part in path.parent.parts for w in words_from_name(part.split(".", 1)[0])]

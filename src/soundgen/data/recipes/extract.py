@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from soundgen.audio.archive import ARCHIVE_SUFFIXES, list_archive, read_member
+from soundgen.audio.archive import ARCHIVE_SUFFIXES, list_archive, member_path, read_member
 from soundgen.audio.io import ffmpeg_path, write_audio
 from soundgen.data.recipes import wad
 from soundgen.data.recipes.describe import describe_effect
@@ -202,7 +202,7 @@ class PackageExtractor:
             if suffix not in AUDIO_SUFFIXES | MIDI_SUFFIXES | {WAVPACK_SUFFIX}:
                 continue
             data = read_member(path, member)
-            member_rel, origin = f"{rel}/{member}", f"{path}::{member}"
+            member_rel, origin = f"{rel}/{member}", member_path(path, member)
             if suffix == WAVPACK_SUFFIX:
                 self._wavpack(data, member_rel, origin)
             elif suffix in MIDI_SUFFIXES:
@@ -217,7 +217,7 @@ class PackageExtractor:
         for lump in wad.read_wad(path.read_bytes(), str(path)):
             if self.full():
                 return
-            origin, lump_rel = f"{path}::{lump.name}", f"{rel}/{lump.name}"
+            origin, lump_rel = member_path(path, lump.name), f"{rel}/{lump.name}"
             if lump.name.startswith("DS") and wad.is_dmx_sound(lump.data):
                 if not self.stager.first_time(lump.data):
                     self.result.duplicates += 1

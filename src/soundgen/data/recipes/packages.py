@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from soundgen.audio.archive import MEMBER_SEPARATOR
+
 log = logging.getLogger(__name__)
 
 Role = Literal["sfx", "music", "soundfont"]
@@ -85,7 +87,7 @@ class Licence:
         Patterns name paths of the source tree, which end installed paths, so each pattern is tried against
         every tail of ``path``; as in DEP-5 the last matching stanza wins. Without a match: :attr:`summary`.
         """
-        parts = [p for p in path.replace("::", "/").split("/") if p]
+        parts = [p for p in path.replace(MEMBER_SEPARATOR, "/").split("/") if p]
         tails = ["/".join(parts[i:]) for i in range(len(parts))]
         found = None
         for patterns, name in self.rules:
