@@ -45,6 +45,17 @@ def test_quantizer_dropout_uses_only_first_k_codebooks() -> None:
         assert not torch.allclose(rvq.decode(res.codes[b : b + 1, : k + 1]), expected) or k == 4
 
 
+def test_quantizer_dropout_can_draw_only_the_served_bitrates() -> None:
+    torch.manual_seed(3)
+    cfg = _cfg(quantizer_dropout=1.0, dropout_bitrates=True)  # tiny: 2.5 kbps a codebook, bitrates 5 and 10
+    assert [cfg.codebooks_for_bitrate(b) for b in cfg.bitrates] == [2, 4]
+    rvq = ResidualVectorQuantizer(cfg).train()
+    drawn = rvq(torch.randn(64, 8, 10)).n_quantizers.tolist()
+    assert set(drawn) == {2, 4}  # never 1 or 3, and both served bitrates in one batch
+    plain = ResidualVectorQuantizer(_cfg(quantizer_dropout=1.0)).train()
+    assert set(plain(torch.randn(64, 8, 10)).n_quantizers.tolist()) == {1, 2, 3, 4}
+
+
 def test_ema_moves_codewords_towards_their_inputs() -> None:
     torch.manual_seed(2)
     vq = VectorQuantizer(_cfg(ema_decay=0.5, dead_code_threshold=0.0)).train()

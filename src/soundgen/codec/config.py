@@ -37,6 +37,10 @@ class CodecConfig:
             (``total / codebook_size``) is dead and replaced by a current encoder output.
         kmeans_iters: k-means iterations used to initialise the codebooks from the first batch.
         quantizer_dropout: probability that a training example uses a random number of codebooks.
+        dropout_bitrates: where quantizer dropout draws that number from. False: uniform in ``1..n_codebooks``
+            (every prefix of the quantizer is trained, as SoundStream does). True: uniform over the codebook
+            counts of ``bitrates``, so training time goes to the bitrates the model serves (a decoder fine-tune
+            for the LM's 4 codebooks, say, lists 2.0 kbps).
         rvq_straight_through: how the encoder gets the decoder's gradient through the quantizer in training.
             ``per_layer`` (the bundled model's training): each active codebook passes it on, so an example
             using ``n`` codebooks sends ``n`` times the gradient to the encoder. ``total``: one straight-through
@@ -72,6 +76,7 @@ class CodecConfig:
     dead_code_threshold: float = 0.05
     kmeans_iters: int = 10
     quantizer_dropout: float = 1.0
+    dropout_bitrates: bool = False
     rvq_straight_through: Literal["per_layer", "total"] = "per_layer"
     bitrates: list[float] = field(default_factory=lambda: [1.5, 3.0, 6.0])
     decoder: DecoderKind = "seanet"

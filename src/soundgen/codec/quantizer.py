@@ -194,6 +194,10 @@ class ResidualVectorQuantizer(nn.Module):
             VectorQuantizer(cfg) for _ in range(cfg.n_codebooks)
         )
         self.dropout = cfg.quantizer_dropout
+        # the codebook counts quantizer dropout draws from (None: every count in 1..K)
+        self.dropout_counts: list[int] | None = (
+            sorted({cfg.codebooks_for_bitrate(kbps) for kbps in cfg.bitrates}) if cfg.dropout_bitrates else None
+        )
         self.commitment_weight = cfg.commitment_weight
         self.straight_through = cfg.rvq_straight_through
 
@@ -201,7 +205,8 @@ class ResidualVectorQuantizer(nn.Module):
         """Quantize latents ``x [B, D, T]`` with up to ``n_quantizers`` codebooks.
 
         In training, with probability ``quantizer_dropout`` an example uses only the first ``n`` codebooks,
-        ``n`` uniform in ``1..K``; every layer still sees (and learns from) every example's residual.
+        ``n`` uniform in ``1..K`` (or over the codebook counts of the config's bitrates, with
+        ``dropout_bitrates``); every layer still sees (and learns from) every example's residual.
         With ``rvq_straight_through: total`` the gradient of ``quantized`` reaches ``x`` exactly once
         (identity), however many codebooks an example uses; with ``per_layer`` once per active codebook.
         """
@@ -209,7 +214,12 @@ class ResidualVectorQuantizer(nn.Module):
         n_q = torch.full((x.shape[0],), k_max, device=x.device)
         if self.training and self.dropout > 0:
             drop = torch.rand(x.shape[0], device=x.device) < self.dropout
-            n_q = torch.where(drop, torch.randint(1, k_max + 1, n_q.shape, device=x.device), n_q)
+            if self.dropout_counts is None:
+                drawn = torch.randint(1, k_max + 1, n_q.shape, device=x.device)
+            else:
+                counts = torch.tensor([min(c, k_max) for c in self.dropout_counts], device=x.device)
+                drawn = counts[torch.randint(0, len(counts), n_q.shape, device=x.device)]
+            n_q = torch.where(drop, drawn, n_q)
         residual = x
         quantized = torch.zeros_like(x)
         codes, losses, metrics = [], [], {}
