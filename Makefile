@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 EXTRAS ?= train,text,eval,recipe,service,dev
-APT_PACKAGES := ffmpeg libsndfile1 fluid-soundfont-gm chromium chromium-driver postgresql
+APT_PACKAGES := ffmpeg libsndfile1 fluid-soundfont-gm chromium chromium-driver postgresql espeak-ng
 STAMP_APT := $(VENV)/.stamp-apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 STAMP_PIP := $(VENV)/.stamp-pip-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 
