@@ -27,9 +27,6 @@ LAYERS: list[set[str]] = [
 ]
 # The wings on the bottom layer know each other only through the root's protocols (tokenizer.AudioTokenizer).
 WINGS = {"codec", "lm", "data"}
-# Module circles inside these packages are known and tracked by issue 12 (item 9: data/recipes default.py <->
-# report.py). Remove an entry once it is fixed.
-KNOWN_CIRCLES_INSIDE = ("soundgen.data.recipes.",)
 
 Edges = dict[str, dict[str, int]]  # module -> imported module -> line of the first such import
 
@@ -145,8 +142,7 @@ def package_circles(edges: Edges) -> list[list[str]]:
 
 
 def module_circles(edges: Edges) -> list[list[str]]:
-    found = circles({m: set(t) for m, t in edges.items()})
-    return [c for c in found if not all(m.startswith(KNOWN_CIRCLES_INSIDE) for m in c)]
+    return circles({m: set(t) for m, t in edges.items()})
 
 
 @pytest.fixture(scope="module")

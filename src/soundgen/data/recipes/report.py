@@ -11,16 +11,14 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from soundgen.data.manifest import SPLITS, read_manifest
+from soundgen.data.recipes.config import RecipeConfig
 from soundgen.data.recipes.extract import Extraction
 from soundgen.data.recipes.jobs import SCORE_SOURCE, RenderSummary
 from soundgen.data.recipes.packages import PackageStatus
 from soundgen.utils import atomic_write
-
-if TYPE_CHECKING:
-    from soundgen.data.recipes.default import RecipeConfig
 
 
 @dataclass
