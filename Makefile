@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 EXTRAS ?= train,text,eval,recipe,service,dev
-APT_PACKAGES := ffmpeg libsndfile1 fluid-soundfont-gm chromium chromium-driver postgresql espeak-ng
+APT_PACKAGES := ffmpeg libsndfile1 fluid-soundfont-gm chromium chromium-driver postgresql redis-server espeak-ng
 STAMP_APT := $(VENV)/.stamp-apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 STAMP_PIP := $(VENV)/.stamp-pip-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 
@@ -17,8 +17,9 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 # Debian packages the tests and the recipe use (ffmpeg for WavPack and codec baselines, the GM SoundFont for
-# rendering music, Chromium for the web page's end-to-end test, PostgreSQL's server binaries for the database tests,
-# which start their own server in a temporary directory). Skipped when all are present.
+# rendering music, Chromium for the web page's end-to-end test, PostgreSQL's and Redis's server binaries for the
+# database and distributed-worker tests, which start their own servers in temporary directories). Skipped when all
+# are present.
 $(STAMP_APT): | $(BIN)/python
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pg_server import PostgresServer, PostgresUnavailable, start_postgres
+from redis_server import RedisServer, RedisUnavailable, start_redis
 from svc_helpers import (  # tests/service is on the path
     DATABASES,
     SCREENSHOT_DIRS,
@@ -25,6 +26,17 @@ def postgres() -> Iterator[PostgresServer]:
         server = start_postgres()
     except PostgresUnavailable as e:
         pytest.skip(f"PostgreSQL tests need a server: {e}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server of this test session (Debian's redis-server on a loopback port); skips without one."""
+    try:
+        server = start_redis()
+    except RedisUnavailable as e:
+        pytest.skip(f"distributed-worker tests need a Redis server: {e}")
     yield server
     server.stop()
 

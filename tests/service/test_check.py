@@ -95,3 +95,20 @@ def test_a_reachable_bucket_passes_and_a_missing_one_is_named(tmp_path: Path, ca
         assert code == 1 and "s3://soundgen-nothing/results" in line and "404" in line, line
     finally:
         server.stop()
+
+
+def test_the_broker_is_tried_when_one_is_configured(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    request: pytest.FixtureRequest) -> None:
+    closed = free_port()
+    monkeypatch.setenv("SOUNDGEN_BROKER_URL", f"redis://:hunter2@127.0.0.1:{closed}/0")
+    code, line = check(tmp_path, capsys)
+    assert code == 1 and line.startswith("soundgen: cannot reach broker ")
+    assert f"redis://:***@127.0.0.1:{closed}/0" in line and "hunter2" not in line and "database" not in line
+    monkeypatch.setenv("SOUNDGEN_BROKER_URL", "amqp://127.0.0.1:5672//")
+    code, line = check(tmp_path, capsys)
+    assert code == 1 and "only Redis brokers are supported" in line
+    server = request.getfixturevalue("redis_server")
+    monkeypatch.setenv("SOUNDGEN_BROKER_URL", server.url)
+    code, line = check(tmp_path, capsys)
+    assert code == 0 and f"broker {server.url}" in line, line

@@ -1,4 +1,5 @@
-"""Jobs survive a kill: a subprocess server is SIGKILLed mid-generation and restarted on the same data."""
+"""Jobs survive a kill: a subprocess server is SIGKILLed mid-generation and restarted on the same data; the job
+it was running goes back to the queue when its lease runs out (short here) and runs again."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ G = "/api/v1/generations"
 
 def spawn(data: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SOUNDGEN_TORCH_THREADS": "1", "SOUNDGEN_POLL_SECONDS": "0.2",
-           "SOUNDGEN_PROGRESS_PERSIST_SECONDS": "0.05"}
+           "SOUNDGEN_PROGRESS_PERSIST_SECONDS": "0.05", "SOUNDGEN_LEASE_SECONDS": "3"}
     return subprocess.Popen([sys.executable, "-m", "soundgen", "-q", "serve", "--tiny-random-model", "--port",
                              str(port), "--data-dir", str(data)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)

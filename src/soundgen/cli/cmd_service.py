@@ -1,4 +1,5 @@
-"""``soundgen serve`` (the web page and API) and ``soundgen keys create|list|revoke`` (its API keys)."""
+"""``soundgen serve`` (the web page and API), ``soundgen worker`` (runs the model for servers with a broker) and
+``soundgen keys create|list|revoke`` (the API keys)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,20 @@ def register(groups: Any) -> None:
                    help="serve a tiny UNTRAINED model (output is noise): for demos and tests only")
     p.add_argument("--workers", type=int, default=None, help="generation threads (default 1)")
     p.add_argument("--check", action="store_true",
-                   help="only try every configured engine (database, storage, OIDC issuer) and say in one line "
-                        "which cannot be reached (exit 1) or that all can (exit 0)")
+                   help="only try every configured engine (database, storage, broker, OIDC issuer) and say in one "
+                        "line which cannot be reached (exit 1) or that all can (exit 0)")
     p.set_defaults(func=_serve)
+
+    w = groups.top.add_parser("worker", help="run the model for the servers sharing SOUNDGEN_BROKER_URL (Celery on "
+                                             "Redis) and their database and storage")
+    w.add_argument("--concurrency", type=int, default=1, help="jobs at once, each with its own model process "
+                                                              "(default 1)")
+    w.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
+    w.add_argument("--data-dir", type=Path, default=None,
+                   help="the data directory of the database and storage when their URLs are not set")
+    w.add_argument("--tiny-random-model", action="store_true",
+                   help="run a tiny UNTRAINED model (output is noise): for demos and tests only")
+    w.set_defaults(func=_worker)
 
     keys = groups.group("keys")
     c = keys.add_parser("create", help="create an API key (shown once)")
@@ -83,12 +95,25 @@ def _serve(args: argparse.Namespace) -> int:
                 "could use the server; create a key with 'soundgen keys create --name NAME' (same --data-dir) "
                 "or bind to 127.0.0.1")
         db.dispose()
-    # Load the model before binding the port, so that a broken model is one line on stderr, not a 503 later.
-    generator = default_generator(settings)()
-    app = create_app(settings, lambda: generator)
+    if settings.broker_url:  # the model runs in `soundgen worker` processes, not here
+        app = create_app(settings)
+    else:
+        # Load the model before binding the port, so that a broken model is one line on stderr, not a 503 later.
+        generator = default_generator(settings)()
+        app = create_app(settings, lambda: generator)
     print(f"soundgen: serving on http://{settings.host}:{settings.port}/ (data in {settings.data_dir})", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", ws="websockets-sansio")
     return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from soundgen.service.app import check_model_available
+    from soundgen.service.celery_worker import run_worker
+
+    settings = _settings(args)
+    check_model_available(settings)
+    level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+    return run_worker(settings, args.concurrency, loglevel=level if isinstance(level, str) else "WARNING")
 
 
 def _check(settings: Any) -> int:

@@ -23,7 +23,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from soundgen import __version__
 from soundgen.errors import ModelNotFoundError, SoundgenError
-from soundgen.service import jobs
 from soundgen.service.core import UNTRAINED_WARNING, Service, default_generator
 from soundgen.service.db import DatabaseUnavailableError, migrate
 from soundgen.service.settings import ServiceSettings
@@ -75,6 +74,7 @@ def create_app(settings: ServiceSettings, load_generator: Callable[[], Generator
         close = getattr(service.worker.generator, "close", None)
         if close is not None:
             await asyncio.to_thread(close)
+        service.bus.close()
         service.db.dispose()
 
     app = FastAPI(title="soundgen", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -96,9 +96,8 @@ def _start(service: Service) -> None:
     migrate(service.db.engine)
     _ = service.prompt_tokens  # the tokenizer is read now, not by the first submission
     service.worker.speed.seed(service.db)  # the speed of the jobs done before: queue estimates survive a restart
-    requeued = jobs.requeue_running(service.db)
-    if requeued:
-        log.info("requeued %d job(s) that were running when the server last stopped", requeued)
+    # Jobs that were running when a server stopped go back to the queue once their lease runs out (the worker's
+    # heartbeat reaps them): not at start-up, where another server may still be running them.
 
 
 def _limits_text(settings: ServiceSettings) -> str:

@@ -2,8 +2,8 @@
 
 Each engine is tried the way the server uses it, with short timeouts and no retries: the database answers
 ``SELECT 1``; local storage is a directory that can be written, an S3 bucket answers a HEAD request; the OIDC
-issuer serves its discovery document and keys. Nothing is written or migrated (a SQLite file is created where
-there was none, as the server would). There is no broker to try: the Celery/Redis worker mode is not built.
+issuer serves its discovery document and keys; the broker (Redis) answers PING. Nothing is written or migrated (a
+SQLite file is created where there was none, as the server would).
 """
 
 from __future__ import annotations
@@ -31,9 +31,17 @@ class EngineCheck:
 def check_engines(settings: ServiceSettings, timeout: float = CHECK_TIMEOUT) -> list[EngineCheck]:
     """Try every engine ``settings`` configure, in turn."""
     checks = [_check_database(settings.db_url, timeout), _check_storage(settings.storage_root, timeout)]
+    if settings.broker_url:
+        checks.append(_check_broker(settings.broker_url, timeout))
     if settings.oidc_issuer:
         checks.append(_check_issuer(settings, timeout))
     return checks
+
+
+def _check_broker(url: str, timeout: float) -> EngineCheck:
+    from soundgen.service.broker import broker_problem, hide_password
+
+    return EngineCheck("broker", hide_password(url), broker_problem(url, timeout))
 
 
 def summary(checks: list[EngineCheck]) -> tuple[bool, str]:

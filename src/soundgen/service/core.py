@@ -26,6 +26,7 @@ from soundgen.service.worker import Generator, Worker
 
 if TYPE_CHECKING:
     from soundgen.lm.prompt_tokens import PromptTokens
+    from soundgen.service.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 UNTRAINED_WARNING = ("This server runs a tiny UNTRAINED random model (--tiny-random-model): every result is "
@@ -34,18 +35,29 @@ UNTRAINED_WARNING = ("This server runs a tiny UNTRAINED random model (--tiny-ran
 
 class Service:
     """Everything one server process holds: settings, database, storage, events, worker, limits, the OIDC
-    verifier (None without an issuer)."""
+    verifier (None without an issuer). With a broker (``settings.broker_url``) the worker is a
+    :class:`~soundgen.service.dispatch.Dispatcher` that sends jobs to ``soundgen worker`` processes, and events
+    travel over Redis."""
 
     def __init__(self, settings: ServiceSettings, load_generator: Callable[[], Generator] | None = None) -> None:
         self.settings = settings
         self.oidc: OidcVerifier | None = verifier_from_settings(settings)
         self.db = Database(settings.db_url)
         self.storage: Storage = open_storage(settings.storage_root, settings.storage_presign_seconds)
-        self.bus = EventBus()
         self.metrics = Metrics()
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-        self.worker = Worker(self.db, self.storage, self.bus, load_generator or default_generator(settings),
-                             settings, self.metrics)
+        self.bus: EventBus
+        self.worker: Worker | Dispatcher
+        if settings.broker_url:  # the model runs in `soundgen worker` processes; events come back over Redis
+            from soundgen.service.broker import RedisEventBus
+            from soundgen.service.dispatch import Dispatcher
+
+            redis_bus = RedisEventBus(settings.broker_url)
+            self.bus, self.worker = redis_bus, Dispatcher(self.db, redis_bus, settings)
+        else:
+            self.bus = EventBus()
+            self.worker = Worker(self.db, self.storage, self.bus, load_generator or default_generator(settings),
+                                 settings, self.metrics)
 
     @functools.cached_property
     def example_prompts(self) -> list[str] | None:

@@ -81,12 +81,32 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
-    with engine.begin() as conn:
+    with _sqlite_migration_lock(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # one migrating server at a time; released at commit
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     log.debug("database schema is at the newest revision")
+
+
+@contextlib.contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    """One migrating process at a time on a SQLite file (servers and workers starting at once would otherwise
+    both create the tables): an exclusive lock on ``<file>.migrate-lock`` beside it, as PostgreSQL's advisory lock."""
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: start one process first
+        fcntl = None  # type: ignore[assignment]
+    if path is None or fcntl is None:
+        yield
+        return
+    with open(path.with_name(path.name + ".migrate-lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class DatabaseUnavailableError(SoundgenError):

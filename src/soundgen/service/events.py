@@ -2,8 +2,8 @@
 
 The worker (a thread) calls :meth:`EventBus.publish`; subscribers are asyncio queues on the server's event
 loop. Publishing from a thread goes through ``call_soon_threadsafe``, which keeps the order of events.
-With workers in other processes (Celery), the same interface would be fed from Redis pub/sub; the
-WebSocket handlers also re-read the database now and then, so no state change is ever missed for good.
+With workers in other processes (Celery), ``broker.RedisEventBus`` feeds the same interface from Redis pub/sub;
+the WebSocket handlers also re-read the database now and then, so no state change is ever missed for good.
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ class EventBus:
         with self._lock:
             return any((sub.owner is None or sub.owner == owner) and (sub.job_id is None or sub.job_id == job_id)
                        for sub in self._subs)
+
+    def send_cancel(self, job_id: str) -> None:
+        """Ask other processes to stop ``job_id`` (none here: the in-process worker is told directly)."""
+
+    def close(self) -> None:
+        """Stop delivering (nothing to stop in-process)."""
 
     def publish(self, owner: str, event: dict[str, Any]) -> None:
         """Deliver ``event`` (with an ``id`` key) to every matching subscriber; safe from any thread."""

@@ -5,6 +5,11 @@ threads or processes, can never claim or finish the same job twice) plus one row
 Nothing here is SQLite-specific: the same statements run on PostgreSQL, where a claim also locks the row it
 picks and skips rows other claimers hold (``FOR UPDATE SKIP LOCKED``), so concurrent workers take different jobs
 instead of racing for the oldest one.
+
+A claim is a lease (``lease_until``): the worker running a job moves it on while it runs (:func:`extend_lease`),
+and :func:`reap_expired`, which any server or worker may run, puts a job whose lease ran out back in the queue
+(its worker died or lost the database). A late write of a worker that lost its lease changes nothing: every
+update of a running job names the claim (worker and attempt) it was made under.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ def new_job_values(owner: str, req: GenerationCreate, idempotency_key: str | Non
         top_p=req.top_p, idempotency_key=idempotency_key, progress_step=0, progress_total=0,
         cancel_requested=False, attempts=0, worker_id=None, error=None, result_count=0, sample_rate=None,
         result_duration=None, elapsed=None, created_at=now, updated_at=now, started_at=None, finished_at=None,
+        lease_until=None, dispatched_at=None,
     )
 
 
@@ -190,12 +196,26 @@ _OLDEST_QUEUED = (select(_T.c.id).where(_T.c.state == "queued").order_by(_T.c.cr
 _CLAIM = (update(_T).where(_T.c.id == bindparam("claim_id"), _T.c.state == "queued")
           .values(state="running", worker_id=bindparam("claimer"), attempts=_T.c.attempts + 1,
                   started_at=bindparam("claim_at"), updated_at=bindparam("claim_at"), progress_step=0,
-                  progress_total=0)
+                  progress_total=0, lease_until=bindparam("lease_until"))
           .returning(*_T.columns))
 _INSERT_TRANSITION = insert(_TRANSITIONS)
+LEASE_SECONDS = 30.0  # ServiceSettings.lease_seconds's default
 
 
-def claim_next(db: Database, worker_id: str) -> Job | None:
+def claim_job(db: Database, job_id: str, worker_id: str, lease_seconds: float = LEASE_SECONDS) -> Job | None:
+    """Claim the queued job ``job_id`` for ``worker_id`` (a broker's task names its job); None when it is not
+    queued (already running elsewhere, ended, cancelled or deleted: the task has nothing to do)."""
+    now = time.time()
+    with db.writer_turn(), db.engine.begin() as conn:
+        row = conn.execute(_CLAIM, {"claim_id": job_id, "claimer": worker_id, "claim_at": now,
+                                    "lease_until": now + lease_seconds}).mappings().first()
+        if row is None:
+            return None
+        conn.execute(_INSERT_TRANSITION, {"job_id": job_id, "state": "running", "at": now})
+    return Job(**row)
+
+
+def claim_next(db: Database, worker_id: str, lease_seconds: float = LEASE_SECONDS) -> Job | None:
     """Atomically move the oldest queued job to running for ``worker_id``; None when the queue is empty.
 
     Core statements on one connection (the worker's per-job database work competes with API requests for
@@ -207,7 +227,8 @@ def claim_next(db: Database, worker_id: str) -> Job | None:
             oldest = conn.execute(_OLDEST_QUEUED).scalar()
             if oldest is None:
                 return None
-            row = conn.execute(_CLAIM, {"claim_id": oldest, "claimer": worker_id, "claim_at": now}).mappings().first()
+            row = conn.execute(_CLAIM, {"claim_id": oldest, "claimer": worker_id, "claim_at": now,
+                                        "lease_until": now + lease_seconds}).mappings().first()
             if row is not None:
                 conn.execute(_INSERT_TRANSITION, {"job_id": oldest, "state": "running", "at": now})
                 return Job(**row)
@@ -234,13 +255,19 @@ def _owned(job: Job) -> tuple[Any, ...]:
             Job.attempts == job.attempts)
 
 
+def _owned_columns(job: Job) -> list[Any]:
+    """:func:`_owned` in Core columns."""
+    return [_T.c.id == job.id, _T.c.state == "running", _T.c.worker_id == job.worker_id,
+            _T.c.attempts == job.attempts]
+
+
 def finish_job(db: Database, job: Job, state: str, **values: Any) -> bool:
     """Move a running job this worker claimed to a final ``state``; False when it is no longer ours, or when it
     would be ``succeeded`` but a cancel was asked for meanwhile (the worker then ends it ``cancelled``)."""
     assert state in FINAL_STATES, state
     now = time.time()
-    owned = [_T.c.id == job.id, _T.c.state == "running", _T.c.worker_id == job.worker_id,
-             _T.c.attempts == job.attempts]
+    owned = _owned_columns(job)
+    values = {**values, "lease_until": None}
     if state == "succeeded":  # the same statement as the cancel's UPDATE decides which of the two came first
         owned.append(_T.c.cancel_requested == false())
     with db.writer_turn(), db.engine.begin() as conn:
@@ -251,24 +278,56 @@ def finish_job(db: Database, job: Job, state: str, **values: Any) -> bool:
     return bool(done)
 
 
-def requeue_running(db: Database) -> int:
-    """Put every running job back in the queue (at start-up: their worker died with the process)."""
+def extend_lease(db: Database, job: Job, lease_seconds: float = LEASE_SECONDS) -> bool:
+    """Move the lease of a running job this worker claimed on to ``lease_seconds`` from now (the heartbeat);
+    False when the job is no longer this claim's (ended, deleted, or reaped after its lease ran out)."""
+    with db.writer_turn(), db.engine.begin() as conn:
+        done = conn.execute(update(_T).where(*_owned_columns(job)).values(lease_until=time.time() + lease_seconds))
+    return bool(done.rowcount)
+
+
+_REQUEUED = dict(state="queued", worker_id=None, progress_step=0, progress_total=0, lease_until=None,
+                 dispatched_at=None)
+
+
+def reap_expired(db: Database) -> list[str]:
+    """Put every running job whose lease ran out back in the queue and return their ids; safe to run on every
+    server at once (each job is requeued by exactly one of them). A running job without a lease (written before
+    leases existed) counts as lost."""
     now = time.time()
-    with db.write() as s:
-        ids = list(s.scalars(select(Job.id).where(Job.state == "running")))
+    lost = (_T.c.state == "running") & (_T.c.lease_until.is_(None) | (_T.c.lease_until < now))
+    with db.writer_turn(), db.engine.begin() as conn:
+        ids = [r[0] for r in conn.execute(update(_T).where(lost).values(updated_at=now, **_REQUEUED)
+                                          .returning(_T.c.id))]
         for job_id in ids:
-            _rows(s, update(Job).where(Job.id == job_id, Job.state == "running").values(
-                state="queued", worker_id=None, progress_step=0, progress_total=0, updated_at=now))
-            _transition(s, job_id, "queued", now)
-    return len(ids)
+            conn.execute(_INSERT_TRANSITION, {"job_id": job_id, "state": "queued", "at": now})
+    return ids
+
+
+def mark_dispatched(db: Database, job_ids: list[str]) -> None:
+    """Record that the broker has a task for each queued job of ``job_ids``."""
+    if job_ids:
+        with db.writer_turn(), db.engine.begin() as conn:
+            conn.execute(update(_T).where(_T.c.id.in_(job_ids), _T.c.state == "queued")
+                         .values(dispatched_at=time.time()))
+
+
+def undispatched(db: Database, older_than: float, sent_before: float, limit: int = 500) -> list[str]:
+    """Queued jobs to send (again), oldest first: those recorded before ``older_than`` whose task was never sent
+    (the server that took them stopped before it could, or the broker was down), and those whose task was sent
+    before ``sent_before`` and never taken (a broker that lost its data)."""
+    never = _T.c.dispatched_at.is_(None) & (_T.c.created_at < older_than)
+    with db.engine.connect() as conn:
+        return [r[0] for r in conn.execute(
+            select(_T.c.id).where(_T.c.state == "queued", never | (_T.c.dispatched_at < sent_before))
+            .order_by(_T.c.created_at, _T.c.id).limit(limit))]
 
 
 def requeue_job(db: Database, job: Job) -> bool:
     """Put one running job this worker claimed back in the queue (the server is stopping)."""
     now = time.time()
     with db.write() as s:
-        done = _rows(s, update(Job).where(*_owned(job)).values(
-            state="queued", worker_id=None, progress_step=0, progress_total=0, updated_at=now))
+        done = _rows(s, update(Job).where(*_owned(job)).values(updated_at=now, **_REQUEUED))
         if done:
             _transition(s, job.id, "queued", now)
     return bool(done)

@@ -67,6 +67,11 @@ class Job(Base):
     updated_at: Mapped[float] = mapped_column(Float)
     started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # A running job's claim holds until this time; its worker moves it on while it runs (a heartbeat), and any
+    # server puts a job whose lease ran out back in the queue (its worker died). None: not running.
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # With a broker (Celery on Redis): when the job's task was sent; None: not sent yet (sent again by a sweep).
+    dispatched_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class JobTransition(Base):

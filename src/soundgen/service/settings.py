@@ -4,7 +4,8 @@ Everything has a default that runs on one machine with nothing else installed: S
 directory, local file storage beside it, one in-process worker. The URLs are the seams where other engines plug
 in without changing the API: ``database_url`` (``postgresql+psycopg://...``) and ``storage_url``
 (``s3://bucket/prefix``, with boto3's usual ``AWS_*`` variables for the endpoint, region and credentials).
-``oidc_issuer`` adds OpenID Connect sign-in beside API keys (see ``oidc.py``).
+``oidc_issuer`` adds OpenID Connect sign-in beside API keys (see ``oidc.py``). ``broker_url`` (``redis://...``) moves
+generation out of the server into ``soundgen worker`` processes (Celery on Redis, see ``broker.py``).
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ class ServiceSettings(BaseSettings):
     progress_persist_seconds: float = 0.5  # how often running progress is written to the database
     switch_interval: float = 0.0005  # seconds; Python's GIL switch interval (see app.create_app)
     poll_seconds: float = 1.0  # how often an idle worker looks for jobs queued by another process
+    # A running job's claim lasts this long unless its worker renews it (every quarter of it); a job whose lease
+    # ran out (its worker was killed) goes back to the queue, on whichever server or worker notices first.
+    lease_seconds: float = Field(default=30.0, ge=2.0, le=3600.0)
+    # Celery on Redis: the API only records jobs and sends them to the broker; `soundgen worker` processes (on
+    # any machine with the same database and storage) run the model. Events and cancels travel by its pub/sub.
+    broker_url: str | None = None
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")
     @classmethod

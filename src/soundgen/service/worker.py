@@ -1,7 +1,9 @@
 """The in-process worker: claims queued jobs, runs the generator, stores results, finishes the job.
 
-The worker knows the model only through :class:`Generator` (``TextToSound.generate``'s signature). With
-distributed workers (Celery), a task would call :meth:`Worker.run_job` on a claimed job; nothing else changes.
+The worker knows the model only through :class:`Generator` (``TextToSound.generate``'s signature). Each claim is
+a lease that a heartbeat thread renews while the job runs; the same thread puts jobs whose lease ran out (their
+worker died) back in the queue. With distributed workers (``soundgen worker``, Celery), a task claims the job it
+names and calls :meth:`Worker.run_job` (see ``celery_worker.py``); nothing else changes.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -50,6 +52,10 @@ class _Stopping(Exception):
     """The server is shutting down: put the job back in the queue."""
 
 
+class _LeaseLost(Exception):
+    """The job's lease ran out and it went back to the queue (another worker may run it): drop this run."""
+
+
 class Worker:
     """Threads that run queued jobs one at a time each.
 
@@ -58,14 +64,22 @@ class Worker:
         storage: where results go.
         bus: where job events are published.
         load_generator: builds the generator (called once, in the first worker thread).
-        settings: service settings (number of threads, progress persistence interval, poll interval).
+        settings: service settings (number of threads, progress persistence interval, poll interval, lease).
         metrics: generation metrics to update.
+        on_requeued: called with the ids of lost jobs the heartbeat put back in the queue (default: wake an idle
+            thread of this worker to claim them).
     """
 
+    what = "model"  # what /readyz names when this is not ready
+
     def __init__(self, db: Database, storage: Storage, bus: EventBus, load_generator: Callable[[], Generator],
-                 settings: ServiceSettings, metrics: Metrics) -> None:
+                 settings: ServiceSettings, metrics: Metrics,
+                 on_requeued: Callable[[list[str]], None] | None = None) -> None:
         self.db, self.storage, self.bus, self.settings, self.metrics = db, storage, bus, settings, metrics
         self._load_generator = load_generator
+        self._on_requeued = on_requeued or self.notify
+        self._held: dict[str, Job] = {}  # job id -> the claim this process runs (the heartbeat renews them)
+        self._lost: set[str] = set()  # held jobs whose lease could not be renewed: stopped at their next step
         self.generator: Generator | None = None
         self.load_error: str | None = None
         self.ready = threading.Event()
@@ -79,11 +93,44 @@ class Worker:
         self.speed = GenerationSpeed()  # seeded from the database by the app at start-up
 
     def start(self) -> None:
-        """Load the model and start the worker threads (returns at once)."""
+        """Load the model and start the worker threads and the heartbeat (returns at once)."""
         self._threads = [threading.Thread(target=self._main, name=f"soundgen-worker-{i}", daemon=True)
                          for i in range(max(1, self.settings.workers))]
         for t in self._threads:
             t.start()
+        self.start_heartbeat()
+
+    def start_heartbeat(self) -> None:
+        """Start the thread that renews the leases of the jobs running here and reaps lost ones elsewhere."""
+        t = threading.Thread(target=self._heartbeat, name="soundgen-heartbeat", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _heartbeat(self) -> None:
+        lease = self.settings.lease_seconds
+        while True:
+            with self._lock:
+                held = list(self._held.values())
+            for job in held:
+                try:
+                    renewed = jobs.extend_lease(self.db, job, lease)
+                except (DatabaseUnavailableError, OperationalError) as e:
+                    log.warning("cannot renew the lease of job %s: %s", job.id, e)
+                    continue
+                if not renewed:
+                    with self._lock:
+                        self._lost.add(job.id)
+            try:
+                requeued = jobs.reap_expired(self.db)
+            except (DatabaseUnavailableError, OperationalError) as e:
+                log.warning("cannot look for lost jobs: %s", e)
+                requeued = []
+            if requeued:
+                log.warning("requeued %d job(s) whose worker stopped renewing its lease: %s", len(requeued),
+                            ", ".join(requeued))
+                self._on_requeued(requeued)
+            if self._stop.wait(lease / 4):
+                return
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the current step; a job in progress goes back to the queue."""
@@ -92,8 +139,9 @@ class Worker:
         for t in self._threads:
             t.join(timeout)
 
-    def notify(self) -> None:
-        """A job was queued: wake an idle worker now instead of at the next poll."""
+    def notify(self, job_ids: Sequence[str] = ()) -> None:
+        """Jobs were queued (``job_ids``, when the caller knows them): wake an idle worker now instead of at the
+        next poll."""
         self._wake.set()
 
     def cancel(self, job_id: str) -> None:
@@ -117,7 +165,7 @@ class Worker:
         self.ready.set()
         while not self._stop.is_set():
             try:
-                job = jobs.claim_next(self.db, self.worker_id)
+                job = jobs.claim_next(self.db, self.worker_id, self.settings.lease_seconds)
             except (DatabaseUnavailableError, OperationalError) as e:  # /readyz says why; retried, not fatal
                 log.warning("cannot claim a job: %s", e)
                 job = None
@@ -127,18 +175,27 @@ class Worker:
                 continue
             self.run_job(job)
 
-    def run_job(self, job: Job) -> None:
-        """Run one claimed job to its end (succeeded, failed, cancelled, or back to the queue on stop)."""
-        assert self.generator is not None
+    def run_job(self, job: Job, generator: Generator | None = None) -> None:
+        """Run one claimed job to its end (succeeded, failed, cancelled, or back to the queue on stop) with
+        ``generator`` (default: this worker's own)."""
+        generator = generator or self.generator
+        assert generator is not None
         with self._lock:
             self.busy += 1
+            self._held[job.id] = job
         self._publish(job)
         try:
-            self._generate(job, self.generator)
+            self._generate(job, generator)
         except _Stopping:
             self._requeue(job)
+        except _LeaseLost:
+            log.warning("job %s lost its lease while it ran here (went back to the queue); this run is dropped",
+                        job.id)
         except CancelledError:
-            self._end(job, "cancelled", error="cancelled while running")
+            if self._was_lost(job):
+                log.warning("job %s lost its lease while it ran here; stopped, it runs again elsewhere", job.id)
+            else:
+                self._end(job, "cancelled", error="cancelled while running")
         except SoundgenError as e:
             self._end(job, "failed", error=str(e))
         except Exception as e:  # noqa: BLE001 - one job's bug must not take the worker down
@@ -149,6 +206,12 @@ class Worker:
             with self._lock:
                 self.busy -= 1
                 self._cancelled.discard(job.id)
+                self._held.pop(job.id, None)
+                self._lost.discard(job.id)
+
+    def _was_lost(self, job: Job) -> bool:
+        with self._lock:
+            return job.id in self._lost
 
     def _generate(self, job: Job, generator: Generator) -> None:
         from soundgen.pipeline import GenerationRequest
@@ -167,6 +230,11 @@ class Worker:
         else:
             files = result_files(result)
         audio: list[np.ndarray] = list(result.audio)
+        # Still ours? A worker that was paused past its lease must not write over the files of the run that took
+        # the job over (the keys are the job's, so a rerun overwrites the same names: idempotent).
+        if self._was_lost(job) or not jobs.extend_lease(self.db, job, self.settings.lease_seconds):
+            if self._job_exists(job.id):
+                raise _LeaseLost
         for i, (wav, png) in enumerate(files):
             self.storage.put(result_key(job.id, i, "wav"), wav)
             self.storage.put(result_key(job.id, i, "png"), png)
@@ -202,7 +270,7 @@ class Worker:
             if self._stop.is_set():
                 raise _Stopping
             with self._lock:
-                if job.id in self._cancelled:
+                if job.id in self._cancelled or job.id in self._lost:
                     return True
             now = time.monotonic()
             if now - last_check[0] >= 0.5:  # a cancel from another process shows up in the database
@@ -218,9 +286,15 @@ class Worker:
         elif state == "succeeded" and jobs.finish_job(self.db, job, "cancelled", error=LATE_CANCEL):
             self.storage.delete_prefix(job_prefix(job.id))  # a cancel after the last step: the sounds go
             self._ended(job, "cancelled")
-        else:  # deleted (or taken away) while running: drop what was written
+        elif self._job_exists(job.id):  # taken away (its lease ran out): the files belong to the run that took it
+            log.warning("job %s was taken away from this worker (its lease ran out); this run is dropped", job.id)
+        else:  # deleted while running: drop what was written
             self.storage.delete_prefix(job_prefix(job.id))
             log.info("job %s was deleted while running; its files are removed", job.id)
+
+    def _job_exists(self, job_id: str) -> bool:
+        with self.db.session() as s:
+            return s.get(Job, job_id) is not None
 
     def _ended(self, job: Job, state: str) -> None:
         self.metrics.count_finished(state)

@@ -106,7 +106,7 @@ async def _submit(service: ServiceDep, owner: str, req: GenerationCreate, idempo
             values = await _insert(service, owner, req, idempotency_key, prompt)
     else:
         values = await _insert(service, owner, req, idempotency_key, prompt)
-    service.worker.notify()
+    service.worker.notify([values["id"]])
     body = jobs.job_json(values)
     if service.bus.wants(owner, body["id"]):
         service.bus.publish(owner, {"type": "job", **body})
@@ -263,7 +263,7 @@ async def create_batch(request: Request) -> JSONResponse:
             created = await jobs.create_jobs_async(service.db, owner, reqs, key)
     else:
         created = await jobs.create_jobs_async(service.db, owner, reqs, key)
-    service.worker.notify()
+    service.worker.notify([values["id"] for values in created])
     bodies = [jobs.job_json(values) for values in created]
     for body in bodies:
         if service.bus.wants(owner, body["id"]):

@@ -42,9 +42,10 @@ def ready(service: ServiceDep, session: SessionDep) -> JSONResponse:
         return JSONResponse({"status": "not ready", "reason": f"database: {problem}"}, status_code=503)
     worker = service.worker
     if worker.load_error:
-        return JSONResponse({"status": "not ready", "reason": f"model: {worker.load_error}"}, status_code=503)
+        return JSONResponse({"status": "not ready", "reason": f"{worker.what}: {worker.load_error}"}, status_code=503)
     if not worker.ready.is_set():
-        return JSONResponse({"status": "not ready", "reason": "the model is still loading"}, status_code=503)
+        waiting = "the model is still loading" if worker.what == "model" else "the broker was not reached yet"
+        return JSONResponse({"status": "not ready", "reason": waiting}, status_code=503)
     return JSONResponse({"status": "ready", "model": service.model_name})
 
 
