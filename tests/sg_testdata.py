@@ -1,7 +1,10 @@
-"""Small labelled datasets the tests write themselves, in the layout `soundgen data build` produces."""
+"""Small datasets, signals and models the tests make themselves (datasets in the layout `soundgen data build`
+produces)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +79,68 @@ def write_labelled_dataset(
         write_manifest(root, split, written)
         clips += written
     return clips
+
+
+def make_signal(seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
+    """A test signal ``[T]``: two sines, a noise burst and clicks."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    x = 0.3 * np.sin(2 * np.pi * (220 + 50 * seed) * t) + 0.2 * np.sin(2 * np.pi * 1234 * t)
+    burst = slice(len(t) // 3, len(t) // 3 + len(t) // 10)
+    x[burst] += 0.3 * rng.standard_normal(x[burst].shape)
+    x[:: max(1, sample_rate // 7)] += 0.5
+    return np.clip(x, -1, 1).astype(np.float32)
+
+
+def write_codec_dataset(root: Path, sample_rate: int, clips: int = 3, seconds: float = 0.5) -> Path:
+    """A dataset in the documented layout: audio/<id[:2]>/<id>.wav + train/ and valid/ manifests."""
+    for split in ("train", "valid"):
+        lines = []
+        for i in range(clips):
+            cid = f"{split[:2]}{i:04d}"
+            rel = Path("audio") / cid[:2] / f"{cid}.wav"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(root / rel, make_signal(seconds, sample_rate, seed=i), sample_rate, subtype="PCM_16")
+            record = {
+                "id": cid,
+                "location": str(rel),
+                "duration": seconds,
+                "sample_rate": sample_rate,
+                "caption": f"test clip {i}",
+                "tags": [],
+                "category": "other",
+                "source": "tests",
+                "source_file": f"clip{i}.wav",
+                "licence": "CC0",
+                "split": split,
+            }
+            lines.append(json.dumps(record))
+        (root / split).mkdir(parents=True, exist_ok=True)
+        (root / split / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@dataclass
+class LMAssets:
+    """What the LM tests start from: a labelled dataset, a tiny codec directory and its token cache of the dataset."""
+
+    dataset: Path
+    codec_dir: Path
+    tokens: Path
+
+
+def write_lm_assets(root: Path) -> LMAssets:
+    """Write :class:`LMAssets` under ``root``: 6/3/3 clips, the tiny codec (random weights, seed 0), its tokens."""
+    import torch
+
+    from soundgen.codec.config import CodecConfig
+    from soundgen.codec.io import save_codec
+    from soundgen.codec.model import build_codec
+    from soundgen.data.tokens import tokenize_dataset
+
+    write_labelled_dataset(root / "ds", {"train": 6, "valid": 3, "test": 3})
+    torch.manual_seed(0)
+    codec = build_codec(CodecConfig.tiny()).eval()
+    save_codec(codec, root / "codec")
+    tokenize_dataset(root / "ds", codec, root / "tokens")
+    return LMAssets(root / "ds", root / "codec", root / "tokens")

@@ -162,6 +162,7 @@ class _ToyTokenizer:
     """A codec that is nothing but the tokenizer protocol (no torch module): codes are a frame counter."""
 
     sample_rate, channels, frame_rate, hop = 8000, 1, 50.0, 160
+    model_hash = ""
 
     def __init__(self, max_codebooks: int, codebook_size: int) -> None:
         self.max_codebooks = self.n_codebooks = max_codebooks

@@ -22,6 +22,8 @@ class AudioTokenizer(Protocol):
         n_codebooks: codebooks K in use: :meth:`encode` gives K codes per frame (see :meth:`set_n_codebooks`).
         max_codebooks: the most codebooks the tokenizer has (``n_codebooks <= max_codebooks``).
         codebook_size: entries per codebook; codes lie in ``[0, codebook_size)``.
+        model_hash: names the weights whose codes these are (a token cache made with other weights is refused);
+            ``""`` when the weights have no name (not loaded from disk).
         device: where :meth:`encode` and :meth:`decode` take their tensors.
     """
 
@@ -31,6 +33,7 @@ class AudioTokenizer(Protocol):
     n_codebooks: int
     max_codebooks: int
     codebook_size: int
+    model_hash: str
 
     @property
     def device(self) -> torch.device:

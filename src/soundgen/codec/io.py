@@ -105,6 +105,36 @@ def codec_dir_in(path: str | Path) -> Path:
     return found
 
 
+def _read_meta(path: Path) -> dict[str, Any]:
+    """``config.json`` of the codec directory ``path``, its format checked."""
+    try:
+        meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise CorruptFileError(f"cannot read codec config {path / 'config.json'}: {e}") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CorruptFileError(f"{path / 'config.json'} is not a soundgen codec config")
+    if meta.get("version") != FORMAT_VERSION:
+        raise CorruptFileError(f"codec format version {meta.get('version')} is not supported (expected 1)")
+    return meta
+
+
+def _config_of(meta: dict[str, Any], path: Path) -> CodecConfig:
+    try:
+        return config_from_dict(CodecConfig, meta["model"], "model")
+    except (KeyError, ConfigError) as e:
+        raise CorruptFileError(f"cannot read codec config {path / 'config.json'}: {e}") from e
+
+
+def read_codec_config(codec_dir: str | Path) -> CodecConfig:
+    """The :class:`CodecConfig` recorded in a codec directory's ``config.json`` (the weights are not read).
+
+    Raises:
+        CorruptFileError: no readable soundgen codec config there.
+    """
+    path = Path(codec_dir)
+    return _config_of(_read_meta(path), path)
+
+
 def load_codec(model_dir: str | Path | None = None) -> Codec:
     """Load a codec in eval mode; ``None`` loads the bundled default.
 
@@ -118,16 +148,8 @@ def load_codec(model_dir: str | Path | None = None) -> Codec:
     from safetensors.torch import load_file
 
     path = resolve_model_dir(model_dir)
-    try:
-        meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise CorruptFileError(f"{path / 'config.json'} is not a soundgen codec config")
-        if meta.get("version") != FORMAT_VERSION:
-            raise CorruptFileError(f"codec format version {meta.get('version')} is not supported (expected 1)")
-        cfg = config_from_dict(CodecConfig, meta["model"], "model")
-    except (OSError, ValueError, KeyError, ConfigError) as e:
-        raise CorruptFileError(f"cannot read codec config {path / 'config.json'}: {e}") from e
-    codec = build_codec(cfg)
+    meta = _read_meta(path)
+    codec = build_codec(_config_of(meta, path))
     try:
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(path / "model.safetensors").items()}
         codec.load_state_dict(state, strict=True)

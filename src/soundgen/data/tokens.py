@@ -96,7 +96,7 @@ def _codec_meta(codec: AudioTokenizer, dataset_dir: Path) -> TokenMeta:
         codebook_size=int(codec.codebook_size),
         frame_rate=float(codec.frame_rate),
         sample_rate=int(codec.sample_rate),
-        codec_hash=str(getattr(codec, "model_hash", "")),
+        codec_hash=codec.model_hash,
         dataset=str(dataset_dir.resolve()),
     )
 
@@ -219,7 +219,6 @@ def _tokenize_split(
     writer = _ShardWriter(split_dir, _next_index(shards), shard_frames)
     todo = [c for c in clips if c.id not in done]
     report.skipped_existing += len(clips) - len(todo)
-    device = _device_of(codec)
     for clip in progress(todo, desc=f"tokenize {split}", unit="clip"):
         try:
             audio = read_audio(clip.path(dataset), sample_rate=codec.sample_rate, channels=codec.channels)
@@ -227,7 +226,7 @@ def _tokenize_split(
             log.warning("skipping clip %s: %s", clip.id, e)
             report.failed.append(clip.id)
             continue
-        wav = torch.from_numpy(audio.samples)[None].to(device)
+        wav = torch.from_numpy(audio.samples)[None].to(codec.device)
         codes = codec.encode(wav)[0].cpu().numpy()  # [K, F]
         if codes.shape[-1] == 0:
             report.failed.append(clip.id)
@@ -241,13 +240,6 @@ def _tokenize_split(
 
 def _next_index(shards: list[Path]) -> int:
     return 1 + max((int(p.stem.split("_")[1]) for p in shards), default=-1)
-
-
-def _device_of(codec: AudioTokenizer) -> torch.device:
-    if isinstance(codec, torch.nn.Module):
-        for p in codec.parameters():
-            return p.device
-    return torch.device("cpu")
 
 
 @dataclass(frozen=True)
@@ -401,7 +393,7 @@ class TokenCache:
 @torch.no_grad()
 def silence_codes(codec: AudioTokenizer, n_codebooks: int, seconds: float = 1.0) -> np.ndarray:
     """The codec's codes ``[n_codebooks]`` for digital silence (a frame from the middle of encoded zeros)."""
-    wav = torch.zeros(1, int(codec.channels), int(seconds * codec.sample_rate), device=_device_of(codec))
+    wav = torch.zeros(1, int(codec.channels), int(seconds * codec.sample_rate), device=codec.device)
     codes = codec.encode(wav)[0]  # [K, T]
     if codes.shape[0] < n_codebooks:
         raise TokenCacheError(f"the codec gives {codes.shape[0]} codebooks, fewer than the {n_codebooks} asked")

@@ -165,11 +165,25 @@ def load_classifier(model_dir: str | Path) -> tuple[AudioClassifier, ClassifierR
         cfg = config_from_dict(ClassifierConfig, meta["model"])
         model = AudioClassifier(cfg)
         model.load_state_dict(load_file(str(root / "model.safetensors")))
-        report_file = root / "report.json"
-        report = ClassifierReport(**json.loads(report_file.read_text())) if report_file.is_file() else None
+        report = read_classifier_report(root)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SoundgenError) as e:
         raise CorruptFileError(f"cannot read the classifier at {root}: {e}; train it again") from e
     return model.eval(), report
+
+
+def read_classifier_report(model_dir: str | Path) -> ClassifierReport | None:
+    """The training report (``report.json``) of a classifier directory, or ``None`` when it has none.
+
+    Raises:
+        CorruptFileError: the file is there but is not a classifier report.
+    """
+    path = Path(model_dir) / "report.json"
+    if not path.is_file():
+        return None
+    try:
+        return ClassifierReport(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as e:
+        raise CorruptFileError(f"{path} is not a classifier report ({e}); train the classifier again") from e
 
 
 def load_split(

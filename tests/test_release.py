@@ -42,7 +42,7 @@ def test_release_writes_a_card_whose_hashes_verify(exported: tuple[Path, Path], 
     classifier.mkdir()
     (classifier / "report.json").write_text(json.dumps(
         {"labels": ["tone", "noise"], "accuracy": 0.8, "chance": 0.5, "eval_split": "test", "eval_clips": 10,
-         "codec": "soundgen-default (0123456789ab)", "codec_accuracy": 0.7}
+         "train_clips": 40, "codec": "soundgen-default (0123456789ab)", "codec_accuracy": 0.7}
     ))
     out = tmp_path / "models" / "default"
     release_model(
@@ -105,7 +105,6 @@ def test_a_permissive_corpus_is_said_so_and_the_contact_sheet_ships(exported: An
     assert "contact_sheet.png" in verify_model(out)  # it is one of the checked files
 
 
-
 def test_release_refuses_an_oversized_or_incomplete_model(exported: tuple[Path, Path], tmp_path: Path) -> None:
     model, _ = exported
     with pytest.raises(ReleaseError, match="over the 0 MiB limit"):
@@ -115,3 +114,57 @@ def test_release_refuses_an_oversized_or_incomplete_model(exported: tuple[Path, 
 
     with pytest.raises(ModelNotFoundError, match="not a model directory"):
         release_model(ReleaseInputs(tmp_path), tmp_path / "out2")
+
+
+def test_an_exported_model_has_the_one_card_and_verifies(exported: tuple[Path, Path]) -> None:
+    """``lm export`` writes its card with the release's writer: the run's time, the dataset's licences, a file table."""
+    model, _ = exported
+    card = (model / "MODEL_CARD.md").read_text()
+    assert card.startswith("# soundgen text-to-sound model\n")
+    assert "- LM: 4 steps; steps 0-4 took" in card and "| LM |" in card and "F16" in card
+    assert "- Dataset `ds`: 12 clips" in card and "- test: 12 clips, licence: CC0" in card
+    assert "What the licences mean" not in card  # a dataset's own sources: its licences are the reader's to weigh
+    assert "- Generated audio may resemble training clips" in card
+    assert "lm/model.safetensors" in verify_model(model)
+
+
+def test_benchmarks_are_shown_by_their_shape(exported: tuple[Path, Path], tmp_path: Path) -> None:
+    model, _ = exported
+    run = {"model": "default", "dtype": "float32", "d_model": 32, "n_layers": 2, "audio_s_per_wall_s": 4.0,
+           "ms_per_step": 2.0, "peak_rss_mb": 300.0}
+    generation = tmp_path / "generation_speed.json"
+    generation.write_text(json.dumps({
+        "benchmark": "generation_speed", "setup": "10 s, CFG 3", "load_average_1min_at_start": 1.5,
+        "default": [run, {**run, "audio_s_per_wall_s": 6.0, "peak_rss_mb": 310.0}],
+        "peer_musicgen_small_size": {**run, "model": "musicgen_small_size", "audio_s_per_wall_s": 0.05},
+    }))
+    codec = tmp_path / "codec_speed.json"  # the shape benchmarks/codec_speed.py writes
+    codec.write_text(json.dumps({"clip_seconds": 10.0, "peer": "EnCodec 24 kHz", "threads": {"1": {"inference": {
+        "encodec_encode_x_realtime": 10.8, "encodec_decode_x_realtime": 9.2,
+        "configs": {"default": {"encode_x_realtime": 110.0, "decode_x_realtime": 120.0}}}}}}))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"benchmark": "data_build", "files_per_s": 12.5, "nested": {"ignored": 1}}))
+    benches = [generation, codec, other, tmp_path / "absent.json"]
+    out = release_model(ReleaseInputs(model, benchmarks=benches), tmp_path / "rel")
+    card = (out / "MODEL_CARD.md").read_text()
+    for expected in (
+        "### generation_speed (`generation_speed.json`)", "Setup: 10 s, CFG 3",
+        "| default (d32 x 2) | float32 | 5.00 | 2.00 | 310 |",  # medians of the two runs, the peak of their peaks
+        "| musicgen_small_size (d32 x 2) | float32 | 0.05 | 2.00 | 300 |",
+        "Load average at the start: 1.5 (the machine is shared).",
+        "Peer: EnCodec 24 kHz; 10.0 s clips.", "| 1 | default | 110.0 | 10.8 | 120.0 | 9.2 |",
+        "### data_build (`other.json`)", "- files_per_s: 12.5", "- `absent.json`: not found",
+    ):
+        assert expected in card, expected
+    assert "ignored" not in card
+
+
+def test_a_corrupt_classifier_report_is_named(exported: tuple[Path, Path], tmp_path: Path) -> None:
+    from soundgen.errors import CorruptFileError
+
+    model, _ = exported
+    (tmp_path / "classifier").mkdir()
+    (tmp_path / "classifier" / "report.json").write_text('{"accuracy": 0.9}')
+    with pytest.raises(CorruptFileError, match="is not a classifier report"):
+        release_model(ReleaseInputs(model, classifier=tmp_path / "classifier"), tmp_path / "rel")
+    assert not (tmp_path / "rel").exists()
