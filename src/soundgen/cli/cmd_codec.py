@@ -144,7 +144,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.bitrate <= 0:
         raise SoundgenError(f"--bitrate must be positive, got {args.bitrate}")
     codec = load_codec(args.model)
-    tables = load_tables(resolve_model_dir(args.model), codec.model_hash) if args.entropy is not False else None
+    # --entropy refuses stale tables (fitted for other weights) with their own message; by default they are ignored
+    # with a warning and the file is bit-packed
+    tables = (load_tables(resolve_model_dir(args.model), codec.model_hash, strict=bool(args.entropy))
+              if args.entropy is not False else None)
     if args.entropy and tables is None:
         raise SoundgenError(
             f"the codec at {resolve_model_dir(args.model)} has no entropy tables; fit them with 'soundgen codec "

@@ -24,10 +24,15 @@ import numpy as np
 
 from soundgen.audio.entropy import CodebookTable, EntropyTables
 from soundgen.audio.rangecoder import PROB_BITS, TOTAL
-from soundgen.errors import CorruptFileError
+from soundgen.errors import CorruptFileError, SoundgenError
 from soundgen.utils import atomic_write, progress
 
 log = logging.getLogger(__name__)
+
+
+class StaleTablesError(SoundgenError):
+    """A codec directory's entropy tables were fitted for other weights (see :func:`load_tables`)."""
+
 
 ENTROPY_FILE = "entropy.safetensors"
 FORMAT = "soundgen-entropy"
@@ -268,16 +273,20 @@ def save_tables(model_dir: str | Path, tables: EntropyTables, *, codec_hash: str
     return path
 
 
-def load_tables(model_dir: str | Path, codec_hash: str | None = None) -> EntropyTables | None:
+def load_tables(model_dir: str | Path, codec_hash: str | None = None, *, strict: bool = False) -> EntropyTables | None:
     """The tables in ``model_dir``'s ``entropy.safetensors``, or None when it has none.
 
     Args:
         model_dir: a codec model directory.
-        codec_hash: the loaded codec's weights hash; tables fitted for other weights are ignored with a warning
-            (they would still code losslessly, but badly).
+        codec_hash: the loaded codec's weights hash. Tables fitted for other weights (stale: the codec was
+            re-exported or retrained after ``fit-entropy``) are never used: ignored with a warning, so files are
+            written bit-packed, or refused with ``strict``. (They would still code losslessly, but badly, and a file
+            they coded would name tables that belong to no weights.)
+        strict: raise :class:`StaleTablesError` for stale tables instead of ignoring them.
 
     Raises:
         CorruptFileError: the file is not well-formed tables.
+        StaleTablesError: ``strict`` and the tables were fitted for other weights.
     """
     from safetensors import SafetensorError, safe_open
 
@@ -310,9 +319,30 @@ def load_tables(model_dir: str | Path, codec_hash: str | None = None) -> Entropy
         raise CorruptFileError(f"{path} holds unexpected arrays; fit the tables again")
     tables = EntropyTables(size, books)
     if codec_hash is not None and meta.get("codec_hash") != codec_hash:
-        log.warning("%s was fitted for other codec weights; ignored (run 'soundgen codec fit-entropy' again)", path)
+        message = stale_message(path, meta.get("codec_hash"), codec_hash)
+        if strict:
+            raise StaleTablesError(message)
+        log.warning("%s; ignored: files are written bit-packed (.sgc version 2) until then", message)
         return None
     return tables
+
+
+def stale_message(path: Path, fitted_for: str | None, codec_hash: str) -> str:
+    """What to tell a user whose tables belong to other weights."""
+    fitted = f"weights {fitted_for[:12]}" if fitted_for else "unknown weights"
+    return (
+        f"{path} was fitted for other codec weights ({fitted}; this codec is {codec_hash[:12]}), e.g. before the "
+        f"codec was re-exported: run 'soundgen codec fit-entropy {path.parent} --tokens TOKENS_DIR' again"
+    )
+
+
+def has_stale_tables(model_dir: str | Path, codec_hash: str) -> bool:
+    """Whether ``model_dir`` holds well-formed tables fitted for weights other than ``codec_hash``'s."""
+    try:
+        load_tables(model_dir, codec_hash, strict=True)
+    except StaleTablesError:
+        return True
+    return False
 
 
 def fit_summary(report: FitReport) -> dict[str, object]:

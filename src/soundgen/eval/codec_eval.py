@@ -337,7 +337,7 @@ def run_codec_eval(
 
     Clips are taken in turn from each category (:func:`pick_clips`) and cut to their middle ``max_seconds``
     (0: whole clips; ViSQOL takes about a second per second of audio)."""
-    from soundgen.codec.entropy import load_tables
+    from soundgen.codec.entropy import has_stale_tables, load_tables
     from soundgen.codec.io import load_codec, resolve_model_dir
 
     codec = load_codec(model_dir)
@@ -351,11 +351,13 @@ def run_codec_eval(
     if not any(c.speech for c in clips):
         notes.append("no speech clips in this set: PESQ/STOI not computed")
     scorer = _Scorer(codec.sample_rate, visqol, notes)
-    notes.append(
-        f"soundgen's .sgc files are range-coded (entropy tables {tables.hash_id})"
-        if tables is not None
-        else "soundgen's .sgc files are bit-packed (the codec has no entropy tables)"
-    )
+    if tables is not None:
+        notes.append(f"soundgen's .sgc files are range-coded (entropy tables {tables.hash_id})")
+    elif has_stale_tables(resolve_model_dir(model_dir), codec.model_hash):
+        notes.append("soundgen's .sgc files are bit-packed: the codec's entropy tables were fitted for other weights "
+                     "and are ignored (run 'soundgen codec fit-entropy' again)")
+    else:
+        notes.append("soundgen's .sgc files are bit-packed (the codec has no entropy tables)")
     rates = file_kbps_by_codebooks(codec, tables, clips)
     jobs: list[tuple[str, float, float, str, Coder]] = []
     seen: set[tuple[str, float]] = set()
