@@ -13,18 +13,15 @@ a table of every file's SHA-256, which ``soundgen model verify`` (and the test o
 """
 
 from soundgen.release.assemble import MAX_BYTES_DEFAULT, ReleaseError, release_model
-from soundgen.release.card import ReleaseInputs, model_card
-from soundgen.release.hashes import CARD, VerifyError, card_hashes, file_hashes, verify_model
+from soundgen.release.card import ReleaseInputs
+from soundgen.release.hashes import VerifyError, card_hashes, verify_model
 
 __all__ = [
-    "CARD",
     "MAX_BYTES_DEFAULT",
     "ReleaseError",
     "ReleaseInputs",
     "VerifyError",
     "card_hashes",
-    "file_hashes",
-    "model_card",
     "release_model",
     "verify_model",
 ]
