@@ -88,6 +88,9 @@ def create_app(settings: ServiceSettings, load_generator: Callable[[], Generator
 
     for module in (generations, results, events, system, web):
         app.include_router(module.router)
+    from soundgen.service.gql import graphql_router  # /graphql beside REST, on the same routes and auth
+
+    app.include_router(graphql_router(settings.cors_origins))
     web.mount_static(app)
     return app
 

@@ -1,0 +1,61 @@
+"""The context of one GraphQL request or WebSocket: the service, the caller's token, and who the caller is."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException
+from fastapi.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+from strawberry.fastapi import BaseContext
+
+from soundgen.service.auth import LOCAL_OWNER
+from soundgen.service.core import Service
+from soundgen.service.deps import bearer_token, resolve_owner
+from soundgen.service.gql.errors import from_http
+
+
+class Context(BaseContext):
+    """The context of one GraphQL request or WebSocket: the service, the caller's token, and who they are.
+
+    Args:
+        service: this process's service state.
+        token: the bearer token the caller sent (None: none).
+    """
+
+    def __init__(self, service: Service, token: str | None) -> None:
+        super().__init__()
+        self.service = service
+        self.token = token
+        self.refusal: HTTPException | None = None  # why the token was refused (HTTP: answered before running)
+        self._owner: str | None = None
+
+    @property
+    def owner(self) -> str:
+        """The owner id of the caller (``local``, ``key:<id>`` or ``oidc:<hash>``)."""
+        assert self._owner is not None, "the owner is resolved before any resolver runs"
+        return self._owner
+
+    async def authenticate(self) -> None:
+        """Resolve the owner of ``token``; raises the REST refusal (401 or 503) when it cannot be."""
+        if not self.service.settings.auth_required:  # no database read on the common loopback case
+            self._owner = LOCAL_OWNER
+            return
+        self._owner = await run_in_threadpool(resolve_owner, self.service, self.token)
+
+    async def recheck(self) -> None:
+        """Check the token again (a long subscription): raises the refusal as a GraphQL error once it is revoked."""
+        try:
+            await self.authenticate()
+        except HTTPException as e:
+            raise from_http(e) from None
+
+
+async def get_context(connection: HTTPConnection) -> Context:
+    """The context of a request (its owner resolved now) or of a WebSocket (resolved at ``connection_init``)."""
+    service: Service = connection.app.state.service
+    context = Context(service, bearer_token(connection.headers.get("authorization")))
+    if connection.scope["type"] == "http":
+        try:
+            await context.authenticate()
+        except HTTPException as e:
+            context.refusal = e
+    return context
