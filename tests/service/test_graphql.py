@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +29,7 @@ from gql_helpers import (
     start_keys_server,
     wait_state,
 )
-from svc_helpers import LiveServer, wait_final
+from svc_helpers import LiveServer, api_settings, start_server, wait_final
 from websockets.exceptions import InvalidStatus
 
 from soundgen.lm.sampling_params import CFG_COEF, TOP_K
@@ -297,6 +298,44 @@ def test_the_quota_counts_both_apis(keys_server: tuple[LiveServer, dict[str, str
     for job_id in (first["id"], second["id"]):
         data(carol, CANCEL, {"id": job_id})
         wait_state(carol, job_id, {"cancelled"})
+
+
+def test_on_each_database(tmp_path: Path, db_url: str) -> None:
+    """Create, read, list by cursor, cancel and delete on SQLite and on PostgreSQL."""
+    live = start_server(api_settings(tmp_path / "svc", db_url))
+    try:
+        c = live.client()
+        ids = [create(c, prompt=f"on each database {i}", duration=0.3)["id"] for i in range(2)]
+        for job_id in ids:
+            assert wait_state(c, job_id, {"succeeded", "failed"})["state"] == "succeeded"
+        page = data(c, LIST, {"limit": 1})["generations"]
+        page2 = data(c, LIST, {"limit": 1, "cursor": page["next_cursor"]})["generations"]
+        assert [page["items"][0]["id"], page2["items"][0]["id"]] == ids[::-1] and page2["next_cursor"] is None
+        long = create(c, prompt="a long one", duration=200.0)
+        data(c, CANCEL, {"id": long["id"]})
+        assert wait_state(c, long["id"], {"cancelled", "succeeded", "failed"})["state"] == "cancelled"
+        assert data(c, DELETE, {"id": ids[0]})["delete_generation"] == ids[0]
+        assert error(c, GET, {"id": ids[0]})["extensions"]["code"] == "NOT_FOUND"
+    finally:
+        live.stop()
+
+
+def test_a_lost_database_is_unavailable_not_a_crash(tmp_path: Path) -> None:
+    """The database file deleted under a running server: every operation, and the key check before it, answers
+    UNAVAILABLE (503) with REST's words."""
+    live, keys = start_keys_server(tmp_path / "svc")
+    try:
+        c = live.client(keys["alice"])
+        create(c, prompt="before", duration=0.3)
+        (Path(live.settings.data_dir) / "soundgen.db").unlink()
+        rest = c.post(G, json={"prompt": "after"})
+        assert rest.status_code == 503
+        r = post(c, CREATE, {"input": {"prompt": "after"}})
+        assert r.status_code == 503 and r.headers["retry-after"] == "30" and "Traceback" not in r.text
+        err = r.json()["errors"][0]
+        assert err["extensions"]["code"] == "UNAVAILABLE" and err["message"] == rest.json()["error"]
+    finally:
+        live.stop()
 
 
 def test_the_documented_operations_are_valid() -> None:

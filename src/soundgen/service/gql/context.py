@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import OperationalError
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
 from soundgen.service.auth import LOCAL_OWNER
 from soundgen.service.core import Service
+from soundgen.service.db import DatabaseUnavailableError
 from soundgen.service.deps import bearer_token, resolve_owner
-from soundgen.service.gql.errors import from_http
+from soundgen.service.gql.errors import api_error, from_http
 
 
 class Context(BaseContext):
@@ -35,11 +37,17 @@ class Context(BaseContext):
         return self._owner
 
     async def authenticate(self) -> None:
-        """Resolve the owner of ``token``; raises the REST refusal (401 or 503) when it cannot be."""
+        """Resolve the owner of ``token``; raises the REST refusal (401, or 503 when the issuer or the database
+        that would tell cannot be reached) when it cannot be."""
         if not self.service.settings.auth_required:  # no database read on the common loopback case
             self._owner = LOCAL_OWNER
             return
-        self._owner = await run_in_threadpool(resolve_owner, self.service, self.token)
+        try:
+            self._owner = await run_in_threadpool(resolve_owner, self.service, self.token)
+        except (DatabaseUnavailableError, OperationalError) as e:
+            known = api_error(e)
+            assert known is not None
+            raise HTTPException(503, known.message, headers={"Retry-After": "30"}) from None
 
     async def recheck(self) -> None:
         """Check the token again (a long subscription): raises the refusal as a GraphQL error once it is revoked."""
