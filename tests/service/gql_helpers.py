@@ -113,7 +113,7 @@ class TransportWS:
 
     def ack(self) -> None:
         """Wait for the server's ``connection_ack``."""
-        message = self.recv(30)
+        message = self.recv(60)
         assert message["type"] == "connection_ack", message
 
     def subscribe(self, op_id: str, query: str, variables: dict[str, Any] | None = None) -> None:
