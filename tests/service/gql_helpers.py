@@ -121,17 +121,26 @@ class TransportWS:
 
     def until_complete(self, op_id: str, timeout: float = 120) -> list[dict[str, Any]]:
         """The payloads of ``op_id``'s ``next`` messages until its ``complete`` (others' messages are dropped)."""
-        out: list[dict[str, Any]] = []
+        return self.until_all_complete([op_id], timeout)[op_id]
+
+    def until_all_complete(self, op_ids: list[str], timeout: float = 120) -> dict[str, list[dict[str, Any]]]:
+        """The payloads of each of ``op_ids``' ``next`` messages until every one of them has completed."""
+        out: dict[str, list[dict[str, Any]]] = {op: [] for op in op_ids}
+        running = set(op_ids)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            message = self.recv(max(0.1, deadline - time.monotonic()))
-            if message.get("id") != op_id:
+        while running:
+            left = deadline - time.monotonic()
+            assert left > 0, f"subscriptions {sorted(running)} did not complete in {timeout} s"
+            message = self.recv(left)
+            op = message.get("id")
+            if op not in running:
                 continue
             if message["type"] == "complete":
-                return out
-            assert message["type"] == "next", message
-            out.append(message["payload"])
-        raise AssertionError(f"subscription {op_id} did not complete in {timeout} s")
+                running.discard(op)
+            else:
+                assert message["type"] == "next", message
+                out[op].append(message["payload"])
+        return out
 
     def next_payload(self, op_id: str, timeout: float = 120) -> dict[str, Any]:
         """The payload of ``op_id``'s next ``next`` message."""

@@ -210,6 +210,7 @@ def test_the_guards_refuse_what_rest_refuses(server: LiveServer) -> None:
     assert got.status_code in (400, 405) and got.json()["errors"][0]["message"]
     bad = c.post(GRAPHQL, content=b"{not json", headers={"Content-Type": "application/json"})
     assert bad.status_code == 400 and "JSON" in bad.json()["errors"][0]["message"]
+    assert bad.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     # A cross-site WebSocket is refused at the handshake.
     with pytest.raises(InvalidStatus) as refused:
         TransportWS(server.ws_url + GRAPHQL, headers={"Origin": "http://evil.example"})

@@ -19,6 +19,7 @@ from gql_helpers import (
     error,
     post,
     start_keys_server,
+    wait_state,
 )
 from svc_helpers import LiveServer, api_settings, start_server, wait_final
 from websockets.exceptions import ConnectionClosed
@@ -67,18 +68,29 @@ def test_each_key_hears_only_its_own_jobs(keys_server: tuple[LiveServer, dict[st
 
 
 def test_a_revoked_key_ends_its_subscriptions(keys_server: tuple[LiveServer, dict[str, str]]) -> None:
+    """Within a few seconds, whether the subscription is idle (all jobs) or busy (a running job's steps)."""
+    from soundgen.service import jobs
     from soundgen.service.auth import revoke_key
 
     live, keys = keys_server
+    dave = live.client(keys["dave"])
+    busy = create(dave, prompt="a long rumble", duration=200.0)
+    wait_state(dave, busy["id"], {"running"})
     with TransportWS(live.ws_url + GRAPHQL, {"Authorization": f"Bearer {keys['dave']}"}) as ws:
         ws.ack()
         ws.subscribe("all", ALL_EVENTS)
+        ws.subscribe("busy", JOB_EVENTS, {"id": busy["id"]})
+        assert ws.next_payload("busy")["data"]["generation_events"]["generation"]["state"] == "running"
         db = Database(live.settings.db_url)
-        revoke_key(db, keys["dave"].split("_")[1])
-        db.dispose()
-        [payload] = ws.until_complete("all", timeout=60)  # at the next check of the key (every few seconds)
-        assert payload["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-        assert "not valid" in payload["errors"][0]["message"]
+        try:
+            revoke_key(db, keys["dave"].split("_")[1])
+            ended = ws.until_all_complete(["all", "busy"], timeout=60)  # at the next check of the key
+            for op, payloads in ended.items():
+                assert payloads[-1]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", (op, payloads[-1])
+                assert "not valid" in payloads[-1]["errors"][0]["message"]
+        finally:
+            jobs.cancel_job(db, busy["id"], None)  # as the server's owner would: the key can no longer
+            db.dispose()
 
 
 # -- subscriptions ------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import HTTPException
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import OperationalError
@@ -29,6 +31,7 @@ class Context(BaseContext):
         self.token = token
         self.refusal: HTTPException | None = None  # why the token was refused (HTTP: answered before running)
         self._owner: str | None = None
+        self._checked_at = 0.0  # time.monotonic() of the last check of the token
 
     @property
     def owner(self) -> str:
@@ -48,9 +51,13 @@ class Context(BaseContext):
             known = api_error(e)
             assert known is not None
             raise HTTPException(503, known.message, headers={"Retry-After": "30"}) from None
+        self._checked_at = time.monotonic()  # only a check that passed: after a refusal every caller asks again
 
-    async def recheck(self) -> None:
-        """Check the token again (a long subscription): raises the refusal as a GraphQL error once it is revoked."""
+    async def recheck(self, every: float) -> None:
+        """Check the token again if ``every`` seconds have passed since it was last checked (a long subscription):
+        raises the refusal as a GraphQL error once the key is revoked or the token has expired."""
+        if time.monotonic() - self._checked_at < every:
+            return
         try:
             await self.authenticate()
         except HTTPException as e:

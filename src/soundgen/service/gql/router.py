@@ -19,6 +19,7 @@ scripts from a CDN), so every request to ``/graphql`` is a guarded POST or WebSo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Iterator
 from typing import Any
@@ -30,7 +31,7 @@ from fastapi.responses import JSONResponse
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
@@ -51,8 +52,9 @@ from soundgen.service.gql.subscriptions import Subscription
 
 PATH = "/graphql"
 # Bounds of one document. The deepest useful selection (an event's generation's results' downloads' url) is 5 deep
-# and a full introspection query is about 350 tokens; these leave room for fragments and comments, and stop a
-# document that nests or repeats itself into a denial of service before it runs.
+# and graphql-core's full introspection query is about 160 tokens; these leave room for tools, fragments and
+# comments, and stop a document that nests or repeats itself into a denial of service before it runs. (The schema
+# has no cycles, so depth is bounded anyway; the limit holds if one is ever added.)
 MAX_DEPTH = 8
 MAX_TOKENS = 2000
 MAX_ALIASES = 15
@@ -92,7 +94,7 @@ class SoundgenGraphQLRouter(GraphQLRouter[Context, None]):
         try:
             return await super().run(request, context=context, root_value=root_value)
         except UnreadableRequest as e:
-            return refusal_response(HTTPException(e.status_code, e.reason))
+            return refusal_response(HTTPException(e.status_code, e.reason), code="BAD_REQUEST")
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Authenticate a WebSocket at ``connection_init``; close it with the reason when refused."""
@@ -106,7 +108,8 @@ class SoundgenGraphQLRouter(GraphQLRouter[Context, None]):
             ws = context.request
             assert isinstance(ws, WebSocket)
             code = 4401 if e.status_code == 401 else 1013  # as the REST WebSockets close
-            await ws.close(code=code, reason=_close_reason(str(e.detail)))
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client may be gone already
+                await ws.close(code=code, reason=_close_reason(str(e.detail)))
             raise ConnectionRejectionError from None
         return UNSET
 
@@ -117,9 +120,14 @@ def _close_reason(text: str) -> str:
     return text if len(data) <= 123 else data[:120].decode(errors="ignore") + "..."
 
 
-def refusal_response(e: HTTPException) -> Response:
-    """The answer to a refused or missing token: the REST status and challenge, and a GraphQL error body."""
-    body = {"data": None, "errors": [from_http(e).formatted]}
+def refusal_response(e: HTTPException, code: str | None = None) -> Response:
+    """The answer to a request refused before any GraphQL runs (a missing or refused token, a body that is not a
+    GraphQL request): the REST status and challenge, and a GraphQL error body (``code``: its code, if not the
+    status's)."""
+    error = from_http(e).formatted
+    if code is not None:
+        error["extensions"] = {**error.get("extensions", {}), "code": code}
+    body = {"data": None, "errors": [error]}
     return JSONResponse(body, status_code=e.status_code, headers=e.headers)
 
 

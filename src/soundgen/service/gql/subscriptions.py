@@ -1,8 +1,9 @@
 """Subscriptions (graphql-transport-ws): one job's events until it ends, and every job of the caller's.
 
 They read the service's event bus as the REST WebSockets do (routes/events.py): the same events, the same order
-(stale ones dropped), and the same fallback: every few seconds without an event the job is read again from the
-database (a change the bus missed still arrives) and the caller's key is checked again (a revoked key ends it).
+(stale ones dropped), and the same fallback: after a few seconds without an event the job is read again from the
+database (a change the bus missed still arrives). The caller's key or token is checked again every few seconds,
+busy or not, so a revoked key or an expired token ends the subscription with an UNAUTHENTICATED error.
 """
 
 from __future__ import annotations
@@ -50,10 +51,10 @@ async def _job_events(ctx: Context, job_id: str) -> AsyncGenerator[dict[str, Any
             raise ApiError(f"no generation with id {job_id} (it may have been deleted)", "NOT_FOUND", status=404)
         yield last
         while not _ended(last):
+            await ctx.recheck(RESYNC_SECONDS)
             try:
                 event = await asyncio.wait_for(sub.queue.get(), RESYNC_SECONDS)
             except TimeoutError:
-                await ctx.recheck()
                 fresh = await run_in_threadpool(_snapshot, service, job_id, owner)
                 event = fresh if fresh is not None else {"type": "deleted", "id": job_id}
             if is_newer(event, last):
@@ -70,10 +71,10 @@ async def _all_events(ctx: Context) -> AsyncGenerator[dict[str, Any], None]:
     last: dict[str, dict[str, Any]] = {}
     try:
         while True:
+            await ctx.recheck(RESYNC_SECONDS)
             try:
                 event = await asyncio.wait_for(sub.queue.get(), RESYNC_SECONDS)
             except TimeoutError:
-                await ctx.recheck()
                 continue
             job_id = str(event.get("id"))
             if is_newer(event, last.get(job_id)):
