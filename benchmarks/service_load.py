@@ -17,6 +17,12 @@ in the same run is ``GET /healthz`` (a request that touches nothing) under the s
 ratio of submission latency to it. Each phase starts with all clients submitting at the same instant; that
 burst is also reported on its own (``submit_ms_first_burst``) beside the submissions after it, and the
 load average of the machine is recorded (other work on it takes CPU from the server).
+Two modes run in turn, in the same run (``--modes``): ``embedded`` (the default server: the worker and the model
+process inside it) and ``distributed`` (``SOUNDGEN_BROKER_URL``: the same server only records jobs and sends them
+through a ``redis-server`` started here to ``--workers`` ``soundgen worker`` processes, which run the model). In the
+distributed ``kill_restart`` phase the API server is killed and restarted while the workers go on. The report
+gives each mode's phases and the distributed mode's throughput and submission p95 over the embedded mode's.
+
 Writes JSON to ``benchmarks/results/service_load.json`` (or ``--out``).
 
     .venv/bin/python benchmarks/service_load.py --clients 50 --submissions 1000
@@ -43,6 +49,9 @@ from typing import Any
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
+from redis_server import RedisServer, start_redis  # noqa: E402 - the test suite's throwaway redis-server
+
 G = "/api/v1/generations"
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -65,14 +74,37 @@ class Phase:
 class Server:
     """The server subprocess, restartable on the same data directory and port."""
 
-    def __init__(self, data: Path, port: int) -> None:
+    def __init__(self, data: Path, port: int, broker_url: str | None = None) -> None:
         self.data, self.port = data, port
         self.proc: subprocess.Popen[bytes] | None = None
         self.base = f"http://127.0.0.1:{port}"
+        self.env = {**os.environ, "SOUNDGEN_TORCH_THREADS": "1", "SOUNDGEN_NO_PROGRESS": "1",
+                    "SOUNDGEN_POLL_SECONDS": "0.2"}
+        if broker_url:
+            self.env["SOUNDGEN_BROKER_URL"] = broker_url
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def start_workers(self, n: int) -> None:
+        """Start ``n`` ``soundgen worker`` processes on the same data and broker, and wait until each ran a job."""
+        self.workers = [subprocess.Popen([sys.executable, "-m", "soundgen", "-q", "worker", "--tiny-random-model",
+                                          "--data-dir", str(self.data)], env=self.env, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL) for _ in range(n)]
+        seen: set[str] = set()
+        deadline = time.monotonic() + 300
+        with httpx.Client(base_url=self.base, timeout=30) as c:
+            while len(seen) < n:
+                if time.monotonic() > deadline or any(w.poll() is not None for w in self.workers):
+                    raise RuntimeError(f"the {n} workers did not all start in 300 s")
+                ids = [c.post(G, json={"prompt": "probe", "duration": 0.02}).json()["id"] for _ in range(n)]
+                for job_id in ids:
+                    while c.get(f"{G}/{job_id}").json()["state"] not in FINAL:
+                        time.sleep(0.05)
+                with sqlite3.connect(self.data / "soundgen.db") as db:
+                    seen |= {w for (w,) in db.execute("SELECT DISTINCT worker_id FROM jobs WHERE worker_id IS NOT "
+                                                      "NULL")}
 
     def start(self) -> None:
-        env = {**os.environ, "SOUNDGEN_TORCH_THREADS": "1", "SOUNDGEN_NO_PROGRESS": "1",
-               "SOUNDGEN_POLL_SECONDS": "0.2"}
+        env = self.env
         self.proc = subprocess.Popen([sys.executable, "-m", "soundgen", "-q", "serve", "--tiny-random-model",
                                       "--port", str(self.port), "--data-dir", str(self.data)], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -92,12 +124,15 @@ class Server:
         self.proc.wait(30)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        for proc in [self.proc, *self.workers]:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        for proc in [self.proc, *self.workers]:
+            if proc is not None:
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
 
 
 class Conn:
@@ -303,6 +338,31 @@ def summary(phase: Phase, wall: float, checks: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def run_mode(mode: str, args: argparse.Namespace, redis: RedisServer | None) -> dict[str, Any]:
+    """Every phase of one mode on a fresh data directory; the summaries by phase."""
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix=f"soundgen-bench-{mode}-") as tmp:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = Server(Path(tmp), port, redis.url if redis is not None else None)
+        try:
+            server.start()
+            if redis is not None:
+                server.start_workers(args.workers)
+            for name in args.phases.split(","):
+                phase, wall = asyncio.run(run_phase(server, name, args, kill=name == "kill_restart"))
+                results[name] = summary(phase, wall, audit(Path(tmp) / "soundgen.db", phase))
+                print(f"{mode} {name}: {json.dumps(results[name])}", file=sys.stderr)
+        finally:
+            server.stop()
+    return results
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
 def main() -> int:
     """Run the benchmark and write the JSON report."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -311,39 +371,45 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=0.02, help="seconds of audio per job")
     ap.add_argument("--poll", type=float, default=0.25, help="seconds between status polls of a client")
     ap.add_argument("--phases", default="steady,kill_restart")
+    ap.add_argument("--modes", default="embedded,distributed",
+                    help="embedded (worker in the server) and/or distributed (Celery on Redis, --workers workers)")
+    ap.add_argument("--workers", type=int, default=2, help="soundgen worker processes of the distributed mode")
     ap.add_argument("--warmup", type=int, default=20, help="unmeasured submissions before each phase")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "service_load.json")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="soundgen-bench-") as tmp:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = Server(Path(tmp), port)
-        server.start()
-        results: dict[str, Any] = {}
-        try:
-            for name in args.phases.split(","):
-                phase, wall = asyncio.run(run_phase(server, name, args, kill=name == "kill_restart"))
-                results[name] = summary(phase, wall, audit(Path(tmp) / "soundgen.db", phase))
-                print(f"{name}: {json.dumps(results[name])}", file=sys.stderr)
-        finally:
-            server.stop()
+    modes = args.modes.split(",")
+    redis = start_redis() if "distributed" in modes else None
+    try:
+        by_mode = {mode: run_mode(mode, args, redis if mode == "distributed" else None) for mode in modes}
+    finally:
+        if redis is not None:
+            redis.stop()
+    results = by_mode.get("embedded", {})
     steady = results.get("steady", {})
     killed = results.get("kill_restart", {})
+    dist = by_mode.get("distributed", {})
     report = {
         "benchmark": "service_load", "cpu_count": os.cpu_count(),
         "load_avg_1m_at_end": round(os.getloadavg()[0], 2),  # other work on the machine shares its cores
-        "config": {k: str(v) for k, v in vars(args).items()}, "phases": results,
+        "config": {k: str(v) for k, v in vars(args).items()}, "phases": results, "distributed": dist,
+        # Distributed over embedded, phase by phase: throughput and submission p95.
+        "distributed_over_embedded": {
+            name: {"jobs_per_s": _ratio(dist[name]["jobs_per_s"], results[name]["jobs_per_s"]),
+                   "submit_p95": _ratio(dist[name]["submit_ms"]["p95"], results[name]["submit_ms"]["p95"])}
+            for name in dist if name in results},
         "targets": {
             "submit_p95_below_50ms": (steady.get("submit_ms", {}).get("p95") or 1e9) < 50 if steady else None,
             "no_lost_or_duplicated_with_kill": (killed["audit"]["lost"] == 0 and killed["audit"]["duplicated"] == 0
                                                 and killed["audit"]["ended_not_exactly_once"] == 0)
             if killed else None,
+            "distributed_no_lost_duplicated_or_unfinished": all(
+                p["audit"]["lost"] == 0 and p["audit"]["duplicated"] == 0 and p["audit"]["not_succeeded"] == 0
+                and p["audit"]["ended_not_exactly_once"] == 0 for p in dist.values()) if dist else None,
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report["targets"]))
+    print(json.dumps({"targets": report["targets"], "distributed_over_embedded": report["distributed_over_embedded"]}))
     return 0
 
 

@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
+
+from sqlalchemy import update
+from svc_helpers import tiny_generator
 
 from soundgen.service import jobs
 from soundgen.service.db import Database, migrate
-from soundgen.service.models import JobTransition
+from soundgen.service.events import EventBus
+from soundgen.service.metrics import Metrics
+from soundgen.service.models import Job, JobTransition
 from soundgen.service.schemas import GenerationCreate
+from soundgen.service.settings import ServiceSettings
+from soundgen.service.storage import LocalStorage, result_key
+from soundgen.service.worker import Worker
 
 
 def _db(url: str) -> Database:
@@ -63,4 +72,42 @@ def test_jobs_whose_task_was_never_sent_are_found(db_url: str) -> None:
     assert jobs.undispatched(db, later, sent_before=later) == [first, second]  # sent long ago, never taken
     claimed = jobs.claim_job(db, second, "w")
     assert claimed is not None and jobs.undispatched(db, later, sent_before=later) == [first]
+    db.dispose()
+
+
+def test_a_worker_that_lost_its_lease_drops_its_run_and_leaves_the_new_one_alone(db_url: str, tmp_path: Path) -> None:
+    """The job's lease runs out while its worker still runs it (a long pause); another server reaps it and another
+    worker claims it. The first worker stops at its next step and writes, finishes and deletes nothing."""
+    db = _db(db_url)
+    settings = ServiceSettings.tiny(tmp_path).model_copy(update={"lease_seconds": 2.0, "database_url": db_url})
+    storage = LocalStorage(tmp_path / "storage")
+    worker = Worker(db, storage, EventBus(), tiny_generator, settings, Metrics())
+    worker.generator = tiny_generator()
+    job_id = jobs.create_job(db, "local", GenerationCreate(prompt="long drone", duration=60.0)).id
+    claim = jobs.claim_job(db, job_id, worker.worker_id, settings.lease_seconds)
+    assert claim is not None
+    worker.start_heartbeat()
+    run = threading.Thread(target=worker.run_job, args=(claim,))
+    run.start()
+    try:
+        deadline = time.monotonic() + 60
+        while jobs.read_job(db, job_id, None)["progress_step"] < 1:
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.05)
+        storage.put(result_key(job_id, 0, "wav"), b"the new run's file")  # what the run that takes over writes
+        taken = None
+        while taken is None:  # the lease runs out (its renewal may slip in between once: then again)
+            assert time.monotonic() < deadline, "the job could not be taken over"
+            with db.write() as s:
+                s.execute(update(Job).where(Job.id == job_id, Job.state == "running").values(lease_until=0.0))
+            jobs.reap_expired(db)  # another server's reaper (the worker's own heartbeat may get there first)
+            taken = jobs.claim_job(db, job_id, "w2")
+        run.join(120)
+        assert not run.is_alive()
+    finally:
+        worker.stop()
+    row = jobs.read_job(db, job_id, None)
+    assert row["state"] == "running" and row["worker_id"] == "w2" and row["attempts"] == 2
+    assert storage.get(result_key(job_id, 0, "wav")) == b"the new run's file"  # neither replaced nor deleted
+    assert jobs.finish_job(db, taken, "succeeded")
     db.dispose()

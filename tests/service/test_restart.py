@@ -19,7 +19,7 @@ G = "/api/v1/generations"
 
 def spawn(data: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SOUNDGEN_TORCH_THREADS": "1", "SOUNDGEN_POLL_SECONDS": "0.2",
-           "SOUNDGEN_PROGRESS_PERSIST_SECONDS": "0.05", "SOUNDGEN_LEASE_SECONDS": "3"}
+           "SOUNDGEN_PROGRESS_PERSIST_SECONDS": "0.05", "SOUNDGEN_LEASE_SECONDS": "10"}
     return subprocess.Popen([sys.executable, "-m", "soundgen", "-q", "serve", "--tiny-random-model", "--port",
                              str(port), "--data-dir", str(data)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -60,7 +60,7 @@ def test_queued_and_running_jobs_survive_sigkill(tmp_path: Path) -> None:
         proc = spawn(tmp_path, port)
         wait_ready(base, proc)
         for job in [running, *queued]:
-            assert wait_final(c, job["id"], timeout=60)["state"] == "succeeded"
+            assert wait_final(c, job["id"], timeout=120)["state"] == "succeeded"
         assert c.get(f"{G}/{running['id']}").json()["attempts"] == 2
     finally:
         proc.kill()

@@ -55,6 +55,9 @@ def celery_app(broker_url: str) -> Celery:
         broker_connection_retry_on_startup=True,
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5,
                                    "interval_max": 1.0},
+        # A lost broker connection does not stop running jobs: their leases are in the database, and a task delivered
+        # again while its job runs does nothing.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
     )

@@ -235,11 +235,14 @@ def claim_next(db: Database, worker_id: str, lease_seconds: float = LEASE_SECOND
     return None  # lost five races in a row: let the caller poll again
 
 
-def record_progress(db: Database, job: Job, step: int, total: int) -> bool:
-    """Store the progress of a running job; False when the job was deleted or taken away meanwhile."""
+def record_progress(db: Database, job: Job, step: int, total: int, lease_seconds: float | None = None) -> bool:
+    """Store the progress of a running job (and renew its lease, when ``lease_seconds`` is given: the write is made
+    anyway); False when the job was deleted or taken away meanwhile."""
+    now = time.time()
+    lease = {} if lease_seconds is None else {"lease_until": now + lease_seconds}
     with db.write() as s:
         return bool(_rows(s, update(Job).where(*_owned(job)).values(
-            progress_step=step, progress_total=total, updated_at=time.time())))
+            progress_step=step, progress_total=total, updated_at=now, **lease)))
 
 
 def cancel_requested(db: Database, job_id: str) -> bool:

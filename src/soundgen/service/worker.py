@@ -119,7 +119,8 @@ class Worker:
                     continue
                 if not renewed:
                     with self._lock:
-                        self._lost.add(job.id)
+                        if self._held.get(job.id) is job:  # still running here (not just ended): stop it
+                            self._lost.add(job.id)
             try:
                 requeued = jobs.reap_expired(self.db)
             except (DatabaseUnavailableError, OperationalError) as e:
@@ -258,7 +259,7 @@ class Worker:
             job.updated_at = now = time.time()
             if now - last_persist[0] >= self.settings.progress_persist_seconds:
                 last_persist[0] = now
-                jobs.record_progress(self.db, job, step, total)
+                jobs.record_progress(self.db, job, step, total, self.settings.lease_seconds)
             self._publish(job)
 
         return progress
