@@ -35,14 +35,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def load_encodec() -> Any:
     """EnCodec's 24 kHz model class (random weights), with a stand-in for torchaudio when it is absent."""
+    stubbed = []
     try:
         import torchaudio  # noqa: F401
     except ImportError:
         stub = types.ModuleType("torchaudio")
         stub.transforms = types.ModuleType("torchaudio.transforms")  # type: ignore[attr-defined]
+        stubbed = ["torchaudio", "torchaudio.transforms"]
         sys.modules["torchaudio"] = stub
         sys.modules["torchaudio.transforms"] = stub.transforms  # type: ignore[attr-defined]
-    from encodec import EncodecModel
+    try:
+        from encodec import EncodecModel
+    finally:
+        # encodec's modules keep the stand-in they imported; nothing else in this process may find it (a later
+        # `import torchaudio` elsewhere, e.g. by transformers' optional checks, must fail as it would without it)
+        for name in stubbed:
+            sys.modules.pop(name, None)
 
     model = EncodecModel.encodec_model_24khz(pretrained=False)
     model.set_target_bandwidth(6.0)
