@@ -89,17 +89,20 @@ demo-train: setup
 # decoder, and the LM starts from the previous release's LM (--init). PREVIOUS_RELEASE is the commit whose
 # models/default this release started from; `make previous-model` checks it out into runs/, so that the chain
 # reproduces this release from the repository alone. The step counts are those of the shipped model.
-# CODEC_STEPS=0 keeps the previous release's codec as it is (this release: session 5's, whose tokens the LM
-# already knew); CORPUS_SEED draws a fresh corpus of the same recipe, so continued training sees new clips.
+# CODEC_STEPS=0 would keep the previous release's codec as it is; this release fine-tuned its decoder for 1,000
+# steps (configs/codec/decoder_finetune.yaml: the encoder and codes stay, so the LM's tokens are unchanged).
+# CORPUS_SEED draws a fresh corpus of the same recipe, so continued training sees new clips; this release reused
+# session 6's draw (seed 1). Its LM ran 1,000 steps of a 4,000-step schedule, then was resumed with --steps 3000
+# (the cosine shortened to end there), which a plain LM_STEPS=3000 reproduces up to that bend.
 DEFAULT_DIR ?= runs/default
-PREVIOUS_RELEASE ?= 5fe55f9
+PREVIOUS_RELEASE ?= 5f10a36
 PREVIOUS_MODEL ?= runs/previous-model
 SFX_MINUTES ?= 15
 PHRASE_MINUTES ?= 30
 SCORE_HOURS ?= 0.3
 CORPUS_SEED ?= 1
-CODEC_STEPS ?= 0
-LM_STEPS ?= 2000
+CODEC_STEPS ?= 1000
+LM_STEPS ?= 3000
 RELEASE_DIR ?= models/default
 
 previous-model:

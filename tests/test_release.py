@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from soundgen.cli.main import main
+from soundgen.errors import CorruptFileError
 from soundgen.lm.config import LMRunConfig
 from soundgen.release import ReleaseError, ReleaseInputs, VerifyError, card_hashes, release_model, verify_model
 from soundgen.train.export import export_model
@@ -168,3 +169,36 @@ def test_a_corrupt_classifier_report_is_named(exported: tuple[Path, Path], tmp_p
     with pytest.raises(CorruptFileError, match="is not a classifier report"):
         release_model(ReleaseInputs(model, classifier=tmp_path / "classifier"), tmp_path / "rel")
     assert not (tmp_path / "rel").exists()
+
+
+def test_the_example_prompts_are_those_the_evaluation_heard_right(exported: tuple[Path, Path], tmp_path: Path) -> None:
+    model, _ = exported
+    evals = tmp_path / "gen"
+    evals.mkdir()
+    rows = [
+        {"prompt": "a blast", "category": "explosion", "adherence": 1.0, "silent": 0},
+        {"prompt": "a boom", "category": "explosion", "adherence": 0.5, "silent": 0},  # heard wrong once
+        {"prompt": "rain on a roof", "category": "rain", "adherence": 1.0, "silent": 0},
+        {"prompt": "heavy rain", "category": "rain", "adherence": 1.0, "silent": 0},
+        {"prompt": "a quiet beep", "category": "ui", "adherence": 1.0, "silent": 1},  # right but once silent
+        {"prompt": "a piano", "category": "music/piano", "adherence": 1.0, "silent": 0},
+        {"prompt": 7, "category": "music/piano", "adherence": 1.0, "silent": 0},  # not a prompt: skipped
+    ]
+    (evals / "report.json").write_text(json.dumps({"prompts": rows}))
+    out = release_model(ReleaseInputs(model, generation_eval=evals), tmp_path / "rel")
+    # rain first (two prompts worked), then one per category in the evaluation's order, then rain's second
+    assert json.loads((out / "prompts.json").read_text())["example_prompts"] == [
+        "rain on a roof", "a blast", "a piano", "heavy rain"
+    ]
+    assert "- rain on a roof" in (out / "MODEL_CARD.md").read_text()
+    verify_model(out)  # the card's hash table covers the new prompts.json
+    assert json.loads((model / "prompts.json").read_text()) != json.loads((out / "prompts.json").read_text())
+
+    (evals / "report.json").write_text(json.dumps({"prompts": [rows[1]]}))  # nothing heard right every time
+    kept = release_model(ReleaseInputs(model, generation_eval=evals), tmp_path / "rel2")
+    assert (kept / "prompts.json").read_bytes() == (model / "prompts.json").read_bytes()
+
+    (evals / "report.json").write_text("{not json")
+    with pytest.raises(CorruptFileError, match="report.json"):
+        release_model(ReleaseInputs(model, generation_eval=evals), tmp_path / "rel3")
+    assert not (tmp_path / "rel3").exists()

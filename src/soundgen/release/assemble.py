@@ -7,8 +7,10 @@ import tempfile
 from pathlib import Path
 
 from soundgen.errors import ModelNotFoundError, SoundgenError
+from soundgen.model_files import write_example_prompts
 from soundgen.release.card import SHEET, ReleaseInputs, model_card
 from soundgen.release.hashes import CARD, model_files
+from soundgen.release.reports import prompts_that_worked
 from soundgen.utils import swap_into_place
 
 MAX_BYTES_DEFAULT = 60 * 1024 * 1024
@@ -53,7 +55,9 @@ def release_model(inputs: ReleaseInputs, out_dir: str | Path, *, force: bool = F
 
 
 def _copy_model(src: Path, dst: Path, generation_eval: Path | None) -> None:
-    """The model's files but its card and hidden files, and the generation report's contact sheet."""
+    """The model's files but its card and hidden files, the generation report's contact sheet, and as example
+    prompts (``prompts.json``, the page's suggestions) the prompts that evaluation heard right every time, in place
+    of the training captions ``lm export`` suggests."""
     for item in src.iterdir():
         if item.name == CARD or item.name.startswith("."):
             continue
@@ -64,3 +68,6 @@ def _copy_model(src: Path, dst: Path, generation_eval: Path | None) -> None:
     sheet = generation_eval / SHEET if generation_eval is not None else None
     if sheet is not None and sheet.is_file():  # what the model made, to look at beside the numbers
         shutil.copy2(sheet, dst / SHEET)
+    worked = prompts_that_worked(generation_eval)
+    if worked:
+        write_example_prompts(dst, worked)

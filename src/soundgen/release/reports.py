@@ -192,6 +192,35 @@ def read_dataset_summary(dataset_dir: Path | None) -> DatasetSummary | None:
     return DatasetSummary(dataset_dir.name, seconds / 3600, dict(counts))
 
 
+GENERATION_EVAL_JSON = "report.json"
+
+
+def prompts_that_worked(eval_dir: Path | None, limit: int = 8) -> list[str]:
+    """The prompts a generation evaluation heard as asked every time (adherence 1, none silent), one category
+    in turn so the examples show the range of what works, the categories where most prompts worked first (ties
+    in the evaluation's order); empty when the evaluation was not run or judged no prompt.
+
+    Raises:
+        CorruptFileError: the evaluation's report.json is unreadable or not JSON.
+    """
+    path = eval_dir / GENERATION_EVAL_JSON if eval_dir is not None else None
+    if path is None or not path.is_file():
+        return []
+    by_category: dict[str, list[str]] = {}
+    report = read_json(path)
+    for row in _dicts(report.get("prompts") if isinstance(report, dict) else None):
+        prompt, category = row.get("prompt"), row.get("category")
+        if not (isinstance(prompt, str) and isinstance(category, str)):
+            continue
+        if row.get("adherence") == 1.0 and row.get("silent") == 0:
+            by_category.setdefault(category, []).append(prompt)
+    ranked = sorted(by_category.values(), key=len, reverse=True)  # stable: ties keep the evaluation's order
+    out: list[str] = []
+    for rank in range(limit):
+        out += [prompts[rank] for prompts in ranked if rank < len(prompts)]
+    return out[:limit]
+
+
 def read_eval_report(eval_dir: Path | None, name: str) -> str | None:
     """The Markdown report ``name`` of an evaluation's ``--out`` directory, or ``None`` when it was not run."""
     path = eval_dir / name if eval_dir is not None else None
