@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import defaultdict, deque
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,7 @@ class TransportWS:
         self.ws: ClientConnection = connect(url, subprotocols=[PROTOCOL], additional_headers=headers,  # type: ignore[list-item]
                                             open_timeout=30)
         assert self.ws.subprotocol == PROTOCOL
+        self.held: defaultdict[str, deque[dict[str, Any]]] = defaultdict(deque)  # messages of other subscriptions
         self.send({"type": "connection_init", "payload": payload or {}})
 
     def send(self, message: dict[str, Any]) -> None:
@@ -120,7 +122,7 @@ class TransportWS:
         self.send({"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}})
 
     def until_complete(self, op_id: str, timeout: float = 120) -> list[dict[str, Any]]:
-        """The payloads of ``op_id``'s ``next`` messages until its ``complete`` (others' messages are dropped)."""
+        """The payloads of ``op_id``'s ``next`` messages until its ``complete``."""
         return self.until_all_complete([op_id], timeout)[op_id]
 
     def until_all_complete(self, op_ids: list[str], timeout: float = 120) -> dict[str, list[dict[str, Any]]]:
@@ -129,29 +131,36 @@ class TransportWS:
         running = set(op_ids)
         deadline = time.monotonic() + timeout
         while running:
-            left = deadline - time.monotonic()
-            assert left > 0, f"subscriptions {sorted(running)} did not complete in {timeout} s"
-            message = self.recv(left)
-            op = message.get("id")
-            if op not in running:
-                continue
+            message = self._take(running, deadline)
             if message["type"] == "complete":
-                running.discard(op)
+                running.discard(message["id"])
             else:
                 assert message["type"] == "next", message
-                out[op].append(message["payload"])
+                out[message["id"]].append(message["payload"])
         return out
 
     def next_payload(self, op_id: str, timeout: float = 120) -> dict[str, Any]:
         """The payload of ``op_id``'s next ``next`` message."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            message = self.recv(max(0.1, deadline - time.monotonic()))
-            if message.get("id") == op_id:
-                assert message["type"] == "next", message
-                payload: dict[str, Any] = message["payload"]
-                return payload
-        raise AssertionError(f"no message of subscription {op_id} in {timeout} s")
+        message = self._take({op_id}, time.monotonic() + timeout)
+        assert message["type"] == "next", message
+        payload: dict[str, Any] = message["payload"]
+        return payload
+
+    def _take(self, op_ids: set[str], deadline: float) -> dict[str, Any]:
+        """The next message of one of ``op_ids``: one held back earlier, else the next to arrive; messages of
+        other subscriptions that arrive meanwhile are held for whoever asks for them."""
+        for op in op_ids:
+            if self.held[op]:
+                return self.held[op].popleft()
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no message of subscriptions {sorted(op_ids)} in time"
+            message = self.recv(left)
+            op = message.get("id")
+            if op in op_ids:
+                return message
+            if op is not None:
+                self.held[op].append(message)
 
     def close(self) -> None:
         self.ws.close()

@@ -64,6 +64,7 @@ def two_servers(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[str]
                 p.wait(10)
 
 
+@pytest.mark.timeout(900)  # three processes that each import torch, on a machine that may be busy
 def test_the_other_servers_subscriptions_follow_a_job_and_its_cancel_reaches_the_worker(
         two_servers: list[str]) -> None:
     a, b = (httpx.Client(base_url=base, timeout=30) for base in two_servers)
