@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -135,3 +137,39 @@ def api_settings(data_dir: Path, db: str | None = None) -> ServiceSettings:
     """Tiny settings with long limits: tests that cancel a running job ask for minutes of audio, so that the job
     is surely still running whatever the speed of the tiny model."""
     return ServiceSettings.tiny(data_dir).model_copy(update={"max_duration": 300.0, "database_url": db})
+
+
+def spawn_soundgen(
+    args: list[str], env: dict[str, str], log: Path, *, verbose: bool = False
+) -> subprocess.Popen[bytes]:
+    """``python -m soundgen ARGS --tiny-random-model`` as a real process, its output appended to ``log``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "soundgen", *(["-v"] if verbose else []), *args,
+                                 "--tiny-random-model"], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_process_ready(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+    """Poll ``base``/readyz until it answers 200; fail with the end of ``log`` if the process dies or is late."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+        try:
+            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{base} not ready in {timeout:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every process still running, then wait for each (SIGKILL after 30 s)."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)

@@ -13,7 +13,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +23,14 @@ from typing import Any
 import httpx
 import pytest
 from redis_server import RedisServer
-from svc_helpers import free_port, wait_final, ws_messages
+from svc_helpers import (
+    free_port,
+    spawn_soundgen,
+    stop_processes,
+    wait_final,
+    wait_process_ready,
+    ws_messages,
+)
 
 G = "/api/v1/generations"
 LEASE = "10"  # short, so that the test does not wait long; long enough for a heartbeat on a machine under load
@@ -55,55 +61,26 @@ def _env(redis: RedisServer) -> dict[str, str]:
             "SOUNDGEN_GENERATOR_NICE": "0"}
 
 
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "soundgen", "-v", *args, "--tiny-random-model"], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-        try:
-            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{base} not ready in 120 s")
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(10)
-
-
 @pytest.fixture
 def cluster(redis_server: RedisServer, tmp_path: Path) -> Iterator[Cluster]:
     redis_server.flush()
     env = _env(redis_server)
     data = tmp_path / "data"
-    workers = [_spawn(["worker", "--data-dir", str(data)], env, tmp_path / f"worker{i}.log") for i in range(2)]
+    workers = [spawn_soundgen(["worker", "--data-dir", str(data)], env, tmp_path / f"worker{i}.log", verbose=True)
+               for i in range(2)]
     ports = [free_port(), free_port()]
     apis = [f"http://127.0.0.1:{p}" for p in ports]
-    api_procs = [_spawn(["serve", "--port", str(p), "--data-dir", str(data)], env, tmp_path / f"api{i}.log")
+    api_procs = [spawn_soundgen(["serve", "--port", str(p), "--data-dir", str(data)], env, tmp_path / f"api{i}.log",
+                                verbose=True)
                  for i, p in enumerate(ports)]
     try:
         for i, (base, proc) in enumerate(zip(apis, api_procs, strict=True)):
-            _wait_ready(base, proc, tmp_path / f"api{i}.log")
+            wait_process_ready(base, proc, tmp_path / f"api{i}.log")
         c = Cluster(data, apis, api_procs, workers)
         _wait_workers(c, tmp_path)
         yield c
     finally:
-        _stop(api_procs + workers)
+        stop_processes(api_procs + workers)
 
 
 def _wait_workers(c: Cluster, logs: Path) -> None:

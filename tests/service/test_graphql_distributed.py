@@ -6,9 +6,6 @@ Redis pub/sub); a cancel sent to that other server reaches the worker."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,26 +13,7 @@ import httpx
 import pytest
 from gql_helpers import ALL_EVENTS, CANCEL, GRAPHQL, JOB_EVENTS, TransportWS, create, data, wait_state
 from redis_server import RedisServer
-from svc_helpers import free_port
-
-
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "soundgen", *args, "--tiny-random-model"], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-
-
-def _ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-        try:
-            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{base} not ready in 120 s:\n{log.read_text(errors='replace')[-3000:]}")
+from svc_helpers import free_port, spawn_soundgen, stop_processes, wait_process_ready
 
 
 @pytest.fixture
@@ -45,23 +23,17 @@ def two_servers(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[str]
     env = {**os.environ, "SOUNDGEN_BROKER_URL": redis_server.url, "SOUNDGEN_TORCH_THREADS": "1",
            "SOUNDGEN_PROGRESS_PERSIST_SECONDS": "0.2", "SOUNDGEN_NO_PROGRESS": "1", "SOUNDGEN_MAX_DURATION": "300"}
     data_dir = str(tmp_path / "data")
-    procs = [_spawn(["worker", "--data-dir", data_dir], env, tmp_path / "worker.log")]
+    procs = [spawn_soundgen(["worker", "--data-dir", data_dir], env, tmp_path / "worker.log")]
     ports = [free_port(), free_port()]
     bases = [f"http://127.0.0.1:{p}" for p in ports]
     try:
         for i, port in enumerate(ports):
-            procs.append(_spawn(["serve", "--port", str(port), "--data-dir", data_dir], env, tmp_path / f"api{i}.log"))
-            _ready(bases[i], procs[-1], tmp_path / f"api{i}.log")
+            log = tmp_path / f"api{i}.log"
+            procs.append(spawn_soundgen(["serve", "--port", str(port), "--data-dir", data_dir], env, log))
+            wait_process_ready(bases[i], procs[-1], log)
         yield bases
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
+        stop_processes(procs)
 
 
 @pytest.mark.timeout(900)  # three processes that each import torch, on a machine that may be busy
