@@ -40,6 +40,7 @@ def test_create_get_list_delete(server: LiveServer) -> None:
     done = wait_final(c, job["id"])
     assert done["state"] == "succeeded" and done["progress"] == 100.0 and len(done["results"]) == 2
     assert done["sample_rate"] > 0 and done["attempts"] == 1
+    assert done["step"] == done["total_steps"] > 0  # a job too short to persist its progress still says its total
     listed = c.get(G, params={"q": "rain on a"}).json()["items"]
     assert [j["id"] for j in listed] == [job["id"]]
     assert c.delete(f"{G}/{job['id']}").status_code == 204

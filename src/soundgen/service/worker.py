@@ -245,7 +245,8 @@ class Worker:
         self.speed.observe(elapsed, seconds)
         self._end(job, "succeeded", result_count=len(audio), sample_rate=int(result.sample_rate),
                   result_duration=float(result.duration), elapsed=elapsed,
-                  progress_step=job.progress_total or job.progress_step)
+                  progress_step=job.progress_total or job.progress_step,
+                  progress_total=job.progress_total or job.progress_step)  # a short job's total was never written
 
     def _progress_fn(self, job: Job) -> ProgressFn:
         # Written at most every progress_persist_seconds from the start: a short job's progress never is (its
