@@ -48,6 +48,23 @@ def test_eval_codec_cli(tiny_dataset: Path, tmp_path: Path, capsys: pytest.Captu
     assert (out / "codec_eval.png").stat().st_size > 1000
 
 
+def test_eval_codec_can_leave_the_baselines_out(
+    tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = save_codec(build_codec(CodecConfig.tiny()), tmp_path / "model")
+    args = ["eval", "codec", "--model", str(model), "--data", str(tiny_dataset), "--split", "valid", "--no-visqol",
+            "--bitrates", "5", "--max-clips", "1"]
+    assert main([*args, "--systems", "soundgen", "--out", str(tmp_path / "a")]) == 0
+    result = json.loads((tmp_path / "a" / "codec_eval.json").read_text())
+    assert {row["system"] for row in result["rows"]} == {"soundgen"}
+    assert not any("mp3" in n for n in result["notes"])
+    capsys.readouterr()
+    assert main([*args, "--systems", "soundgen,vorbis", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "vorbis" in err and "codec2" in err and "Traceback" not in err
+    assert not (tmp_path / "b").exists()
+
+
 def test_eval_codec_rejects_bad_bitrates(tiny_dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "codec", "--data", str(tiny_dataset), "--bitrates", "fast"]) == 2
     assert "--bitrates" in capsys.readouterr().err

@@ -45,6 +45,34 @@ def test_discriminator_switches_on_after_warmup() -> None:
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.disc.parameters(), strict=True))
 
 
+def test_discriminator_every_k_steps_on_a_window() -> None:
+    cfg = CodecRunConfig.tiny()
+    cfg.train.disc_start_step, cfg.train.disc_every = 1, 3
+    cfg.train.disc_crop_seconds = 0.032  # 256 of the 1024 samples at 8 kHz
+    trainer = CodecTrainer(cfg, torch.device("cpu"))
+    seen: list[int] = []
+    trainer.disc.register_forward_hook(lambda _m, args, _out: seen.append(args[0].shape[-1]))
+    wav = torch.randn(2, 1, 1024) * 0.1
+    active = []
+    for _ in range(8):
+        before = [p.clone() for p in trainer.disc.parameters()]
+        out = trainer.train_step(wav)
+        changed = any(not torch.equal(a, b) for a, b in zip(before, trainer.disc.parameters(), strict=True))
+        assert changed == ("loss/disc" in out) == ("loss/adv" in out)
+        active.append(changed)
+    assert active == [False, True, False, False, True, False, False, True]  # steps 1, 4, 7
+    assert seen and set(seen) == {256}  # every pass through the discriminator saw the window only
+
+
+def test_discriminator_settings_are_checked() -> None:
+    from soundgen.codec.config import CodecTrainConfig
+
+    with pytest.raises(ValueError, match="disc_every"):
+        CodecTrainConfig(disc_every=0)
+    with pytest.raises(ValueError, match="disc_crop_seconds"):
+        CodecTrainConfig(disc_crop_seconds=-1.0)
+
+
 def test_balancer_gives_each_loss_its_share_of_the_gradient() -> None:
     out = torch.randn(4, 1, 100, requires_grad=True)
     losses = {"big": 1000 * out.pow(2).mean(), "small": 0.001 * out.abs().mean()}

@@ -9,6 +9,7 @@ from typing import Any
 from soundgen.cli.cmd_codec import CODEC_MODEL_HELP
 from soundgen.cli.sampling_options import add_sampling_options
 from soundgen.errors import InvalidRequestError, SoundgenError
+from soundgen.eval import CODEC_SYSTEMS as SYSTEMS
 
 
 def register(groups: Any) -> None:
@@ -32,6 +33,8 @@ def _register_codec(ev: Any) -> None:
                    "seconds (default 10; 0 keeps whole clips)")
     p.add_argument("--out", type=Path, default=Path("eval_codec"), help="directory for JSON, Markdown and plot")
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (slow)")
+    p.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated systems to evaluate (default "
+                   f"{','.join(SYSTEMS)}; e.g. soundgen alone to compare two codecs quickly)")
     p.set_defaults(func=_eval_codec)
 
 
@@ -104,6 +107,7 @@ def _eval_codec(args: argparse.Namespace) -> int:
         max_clips=args.max_clips,
         visqol=not args.no_visqol,
         max_seconds=args.max_seconds,
+        systems=[x.strip() for x in args.systems.split(",") if x.strip()],
     )
     print(report.markdown)
     print(f"wrote {args.out}/codec_eval.json, codec_eval.md and codec_eval.png")

@@ -163,7 +163,14 @@ class CodecTrainConfig:
         use_balancer: scale loss gradients with EnCodec's balancer instead of summing them.
         discriminator: train a multi-scale STFT discriminator at all.
         disc_start_step: step from which the discriminator is trained and used (warm-up before).
+        disc_every: from ``disc_start_step`` on, the discriminator is trained, and its adversarial and
+            feature-matching losses reach the generator, on every k-th step only; the steps between are
+            reconstruction-only. On a CPU an adversarial step of EnCodec's size (32 channels, whole segment) costs
+            ~22 plain ones; at 8 channels on a 0.5 s window ~3.4, so k = 4 keeps a run at ~1.6x the plain cost
+            (``python benchmarks/codec_disc_cost.py --filters 8 --crop 0.5``).
         disc_filters: channels of the discriminator convolutions.
+        disc_crop_seconds: the discriminator sees one random window of this length from each example (the same
+            window of the real and the reconstructed audio); 0 = the whole segment. Its cost is proportional to it.
         disc_windows: FFT sizes of the discriminator's scales.
         device: ``auto``, ``cpu`` or ``cuda``.
         autocast: ``auto`` (bf16 on CUDA; off on CPU, where bf16 convolutions measured 2-4x slower than
@@ -198,7 +205,9 @@ class CodecTrainConfig:
     use_balancer: bool = True
     discriminator: bool = True
     disc_start_step: int = 5_000
+    disc_every: int = 1
     disc_filters: int = 32
+    disc_crop_seconds: float = 0.0
     disc_windows: list[int] = field(default_factory=lambda: [256, 512, 1024])
     device: str = "auto"
     autocast: Literal["auto", "bf16", "fp32"] = "auto"
@@ -220,6 +229,10 @@ class CodecTrainConfig:
     def __post_init__(self) -> None:
         if self.lr_decay_start is not None and self.lr_decay_start < 0:
             raise ValueError(f"lr_decay_start={self.lr_decay_start} must be a step (>= 0) or null")
+        if self.disc_crop_seconds < 0:
+            raise ValueError(f"disc_crop_seconds={self.disc_crop_seconds} must be >= 0 (0: the whole segment)")
+        if self.disc_every < 1:
+            raise ValueError(f"disc_every={self.disc_every} must be at least 1 (1: every step)")
         if self.lr_decay_steps < 1:
             raise ValueError(f"lr_decay_steps={self.lr_decay_steps} must be at least 1")
         if not 0.0 <= self.lr_min_ratio <= 1.0:

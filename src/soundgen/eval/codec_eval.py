@@ -17,7 +17,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import numpy as np
 import soundfile as sf
 
 from soundgen.audio.io import read_audio, resample
+from soundgen.eval import CODEC_SYSTEMS as SYSTEMS
 from soundgen.eval.baselines import BaselineSpec, CodedClip, baseline_specs, run_baseline
 from soundgen.eval.metrics import mel_distance, si_sdr, stft_distance
 from soundgen.utils import atomic_write, progress
@@ -332,11 +333,19 @@ def run_codec_eval(
     max_clips: int = 20,
     visqol: bool = True,
     max_seconds: float = 10.0,
+    systems: Sequence[str] | None = None,
 ) -> CodecEvalReport:
     """Evaluate a codec and the ffmpeg baselines on the same clips; write JSON, Markdown and a PNG plot.
 
     Clips are taken in turn from each category (:func:`pick_clips`) and cut to their middle ``max_seconds``
-    (0: whole clips; ViSQOL takes about a second per second of audio)."""
+    (0: whole clips; ViSQOL takes about a second per second of audio). ``systems`` keeps only these of
+    :data:`SYSTEMS` (``soundgen`` includes its true-rate rows), e.g. to A/B two codecs without the baselines."""
+    wanted = set(SYSTEMS if systems is None else systems)
+    if not wanted or not wanted <= set(SYSTEMS):
+        from soundgen.errors import SoundgenError
+
+        unknown = ", ".join(sorted(wanted - set(SYSTEMS))) or "none given"
+        raise SoundgenError(f"unknown systems to evaluate ({unknown}); choose from {', '.join(SYSTEMS)}")
     from soundgen.codec.entropy import has_stale_tables, load_tables
     from soundgen.codec.io import load_codec, resolve_model_dir
 
@@ -363,14 +372,16 @@ def run_codec_eval(
     seen: set[tuple[str, float]] = set()
     for kbps in bitrates:
         coder, setting, note = _soundgen_coder(codec, kbps, tables)
-        jobs.append(("soundgen", kbps, setting, note, coder))
+        if "soundgen" in wanted:
+            jobs.append(("soundgen", kbps, setting, note, coder))
         nominal, true_k = codec.config.codebooks_for_bitrate(kbps), true_rate_codebooks(rates, kbps)
-        if true_k is not None and true_k != nominal:
+        if "soundgen" in wanted and true_k is not None and true_k != nominal:
             coder, setting, _ = _soundgen_coder(codec, kbps, tables, true_k)
             note = f"{true_k} codebooks: the most whose files stay within {kbps:g} kbps ({rates[true_k]:.2f})"
             jobs.append(("soundgen (true rate)", kbps, setting, note, coder))
         specs, skipped = baseline_specs(kbps)
-        notes += skipped
+        specs = [spec for spec in specs if spec.name in wanted]
+        notes += [note for note in skipped if note.split(" ", 1)[0] in wanted]
         for spec in specs:
             if (spec.name, spec.setting_kbps) not in seen:  # e.g. Opus at its 6 kbps floor: measured once
                 seen.add((spec.name, spec.setting_kbps))

@@ -96,9 +96,15 @@ class CodecTrainer:
         self.step = 0
         self.use_autocast = use_autocast(t.autocast, self.device)
 
-    def disc_active(self) -> bool:
-        """Whether the discriminator is trained and used at the current step."""
+    def disc_started(self) -> bool:
+        """Whether the run is past the discriminator's warm-up (it then takes part every ``disc_every`` steps)."""
         return self.cfg.train.discriminator and self.step >= self.cfg.train.disc_start_step
+
+    def disc_active(self) -> bool:
+        """Whether the discriminator is trained and used at the current step (every ``disc_every``-th step
+        from ``disc_start_step`` on)."""
+        t = self.cfg.train
+        return self.disc_started() and (self.step - t.disc_start_step) % t.disc_every == 0
 
     def train_step(self, wav: torch.Tensor) -> dict[str, float]:
         """One optimisation step on ``wav [B, C, T]``; returns losses and codebook metrics."""
@@ -117,10 +123,11 @@ class CodecTrainer:
         if use_disc:
             # The generator's pass through the discriminator uses the plain module with frozen parameters:
             # only the gradient to ``recon`` is wanted, and DDP must see exactly one backward per forward.
+            real_in, fake_in = self._disc_window(wav, recon)
             with _frozen(self.disc.parameters()):
-                fake = self.disc(recon)
+                fake = self.disc(fake_in)
                 with torch.no_grad():  # real features are targets only
-                    real = self.disc(wav)
+                    real = self.disc(real_in)
             losses["adv"] = hinge_generator_loss(fake.logits)
             losses["feat"] = feature_matching_loss(real.features, fake.features)
         self.opt_g.zero_grad(set_to_none=True)
@@ -147,12 +154,22 @@ class CodecTrainer:
         out["lr"] = lr
         self.opt_g.step()
         if use_disc:
-            out["loss/disc"] = self._disc_step(wav, recon.detach())
+            out["loss/disc"] = self._disc_step(real_in, fake_in.detach())
         self.step += 1
         out.update({f"loss/{k}": float(v.detach()) for k, v in losses.items()})
         out["loss/commit"] = float(q.commit_loss.detach())
         out.update({f"vq/{k}": v for k, v in q.metrics.items()})
         return out
+
+    def _disc_window(self, wav: torch.Tensor, recon: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same random window of ``disc_crop_seconds`` from the real and the reconstructed batch (the whole
+        batch when it is 0 or not shorter than the segment)."""
+        n = int(round(self.cfg.train.disc_crop_seconds * self.cfg.model.sample_rate))
+        length = min(wav.shape[-1], recon.shape[-1])
+        if n <= 0 or n >= length:
+            return wav[..., :length], recon[..., :length]
+        start = int(torch.randint(0, length - n + 1, ()))
+        return wav[..., start : start + n], recon[..., start : start + n]
 
     def _disc_step(self, wav: torch.Tensor, fake: torch.Tensor) -> float:
         disc = self._disc_train
@@ -363,7 +380,7 @@ def _train_codec(
             mel=f"{losses['loss/mel']:.3f}",
             l1=f"{losses['loss/l1']:.4f}",
             xRT=f"{x_realtime:.1f}",
-            disc="on" if trainer.disc_active() else "off",
+            disc="on" if trainer.disc_started() else "off",
         )
         bar.update(1)
         if main and (step % t.eval_every == 0 or step == total_steps):
