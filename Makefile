@@ -9,7 +9,7 @@ APT_PACKAGES := ffmpeg libsndfile1 fluid-soundfont-gm chromium chromium-driver p
 STAMP_APT := $(VENV)/.stamp-apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 STAMP_PIP := $(VENV)/.stamp-pip-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 
-.PHONY: setup test lint typecheck pytest chain demo demo-train previous-model default-model default-model-chain bench clean-venv
+.PHONY: setup test lint typecheck pytest chain demo demo-train corpus-packages previous-model default-model default-model-chain bench clean-venv
 
 setup: $(STAMP_APT) $(STAMP_PIP)
 
@@ -89,27 +89,38 @@ demo-train: setup
 # decoder, and the LM starts from the previous release's LM (--init). PREVIOUS_RELEASE is the commit whose
 # models/default this release started from; `make previous-model` checks it out into runs/, so that the chain
 # reproduces this release from the repository alone. The step counts are those of the shipped model.
-# CODEC_STEPS=0 would keep the previous release's codec as it is; this release fine-tuned its decoder for 1,000
-# steps (configs/codec/decoder_finetune.yaml: the encoder and codes stay, so the LM's tokens are unchanged).
-# CORPUS_SEED draws a fresh corpus of the same recipe, so continued training sees new clips; this release reused
-# session 6's draw (seed 1). Its LM ran 1,000 steps of a 4,000-step schedule, then was resumed with --steps 3000
-# (the cosine shortened to end there), which a plain LM_STEPS=3000 reproduces up to that bend.
+# CODEC_STEPS=0 would keep the previous release's codec as it is; this release fine-tuned its decoder for 4,500
+# more steps (configs/codec/decoder_finetune.yaml: the encoder and codes stay, so the LM's tokens are unchanged;
+# the discriminator A/B that chose it is in docs/codec_recipe.md; its fine-tune ran on the seed-1 draw).
+# CORPUS_SEED draws a fresh corpus of the same recipe, so continued training sees new clips; this release drew
+# seed 2 with the corpus packages installed (`make corpus-packages`; under --licences permissive they add
+# SuperTuxKart's CC-BY/CC0 sounds, 0.11 h) and --extra-packages. Its LM ran LM_STEPS from the previous release.
 DEFAULT_DIR ?= runs/default
-PREVIOUS_RELEASE ?= 5f10a36
+PREVIOUS_RELEASE ?= 79a83af
 PREVIOUS_MODEL ?= runs/previous-model
 SFX_MINUTES ?= 15
 PHRASE_MINUTES ?= 30
 SCORE_HOURS ?= 0.3
-CORPUS_SEED ?= 1
-CODEC_STEPS ?= 1000
-LM_STEPS ?= 3000
+CORPUS_SEED ?= 2
+CODEC_STEPS ?= 4500
+LM_STEPS ?= 2000
 RELEASE_DIR ?= models/default
 
 previous-model:
 	@test -f $(PREVIOUS_MODEL)/lm/config.json || { mkdir -p $(PREVIOUS_MODEL) && \
 	  git archive $(PREVIOUS_RELEASE) models/default | tar -x -C $(PREVIOUS_MODEL) --strip-components=2; }
 
-default-model: setup previous-model
+# The Debian packages of the corpus (DESIGN.md's list, megaglest-data and widelands-data; ~3 GB). The recipe uses
+# those installed and keeps only the permissively licensed files of each (their copyright files say which).
+CORPUS_PACKAGES := hedgewars-data supertuxkart-data ufoai-sound warzone2100-data openarena-data wesnoth-1.16-data \
+  freedroidrpg-data freedoom teeworlds-data hydrogen-drumkits colobot-common-sounds supertux-data warzone2100-music \
+  wesnoth-1.16-music naev-data openttd-openmsx megaglest-data widelands-data
+corpus-packages:
+	@missing=$$(for p in $(CORPUS_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing corpus packages: $$missing"; \
+	  apt-get install -y --no-install-recommends $$missing; fi
+
+default-model: setup corpus-packages previous-model
 	$(MAKE) --no-print-directory default-model-chain
 	@$(MAKE) -sn --no-print-directory default-model-chain > $(DEFAULT_DIR)/commands.txt
 	$(SG) model release $(DEFAULT_DIR)/model --out $(RELEASE_DIR) --force --corpus $(DEFAULT_DIR)/corpus \
@@ -120,7 +131,7 @@ default-model: setup previous-model
 
 default-model-chain:
 	$(SG) data recipe default --out $(DEFAULT_DIR)/corpus --licences permissive --sfx-minutes $(SFX_MINUTES) \
-	  --phrase-minutes $(PHRASE_MINUTES) --music-hours $(SCORE_HOURS) --seed $(CORPUS_SEED)
+	  --phrase-minutes $(PHRASE_MINUTES) --music-hours $(SCORE_HOURS) --seed $(CORPUS_SEED) --extra-packages
 ifeq ($(CODEC_STEPS),0)
 	test -f $(DEFAULT_DIR)/codec/config.json || { mkdir -p $(DEFAULT_DIR) && cp -r $(PREVIOUS_MODEL)/codec $(DEFAULT_DIR)/codec; }
 else

@@ -73,3 +73,15 @@ def test_free_text_copyright_and_missing_file(tmp_path: Path) -> None:
     assert lic.summary == "GPL-2" and lic.holders == ["Copyright (C) 2004-2018 Andrey Korotaev"]
     missing = read_copyright(tmp_path / "nope" / "copyright")
     assert missing.summary == "unknown" and missing.for_path("/x.ogg") == "unknown"
+
+
+def test_the_makefile_installs_every_corpus_package() -> None:
+    """`make default-model` installs the recipe's packages (CORPUS_PACKAGES): the two lists must not drift."""
+    import re
+
+    from soundgen.data.recipes.packages import PACKAGES
+
+    text = (Path(__file__).resolve().parents[3] / "Makefile").read_text().replace("\\\n", " ")
+    found = re.search(r"^CORPUS_PACKAGES := (.*)$", text, re.M)
+    assert found is not None
+    assert set(found.group(1).split()) == {p.name for p in PACKAGES if p.role != "soundfont"}

@@ -136,6 +136,10 @@ def test_licences_select_clips_and_the_report_counts_them(tmp_path: Path) -> Non
     assert set(report["hours_by_source"]) == {"freedoom", "soundgen-sfx"}
     md = (out / "recipe_report.md").read_text()
     assert "## Hours per licence class" in md and "soundgen-sfx" in md
+    # attributions are owed to the packages whose clips the dataset holds, not to the GPL package left out
+    attributions = md.split("## Attributions", 1)[1]
+    assert "The freedoom authors" in attributions and "ufoai-sound" not in attributions
+    assert {p["name"]: p["licence"] for p in report["packages"]}["freedoom"] == "BSD-3-Clause"
     sfx = [c for c in clips if c.source == "soundgen-sfx"]
     assert len({c.category for c in sfx}) >= 20 and all(c.captions for c in sfx)  # several captions per clip
 

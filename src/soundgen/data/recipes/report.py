@@ -71,6 +71,15 @@ def _licence_hours(out: Path) -> dict[str, float]:
     return {k: round(v, 4) for k, v in sorted(hours.items())}
 
 
+def _kept_licences(out: Path) -> dict[str, Counter[str]]:
+    """The licences of the clips each source has in the dataset (after ``--licences`` filtered them)."""
+    kept: dict[str, Counter[str]] = {}
+    for split in SPLITS:
+        for clip in read_manifest(out, split):
+            kept.setdefault(clip.source, Counter())[clip.licence.split(";")[0]] += 1
+    return kept
+
+
 def _dataset_hours(out: Path) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
     by_cat: dict[str, float] = {}
     by_src: dict[str, float] = {}
@@ -99,9 +108,12 @@ def summarize(
     music = sum(v for k, v in by_cat.items() if k.startswith("music"))
     sfx = sum(v for k, v in by_cat.items() if not k.startswith("music"))
     lines = []
+    kept = _kept_licences(out)
     for s in statuses:
         e = extractions.get(s.spec.name, Extraction())
-        used = Counter(c.licence for c in e.clips) + Counter(
+        # the licences of the clips the dataset kept; a package whose every clip was left out by --licences
+        # names the licences of what it offered, and has no hours (so no attribution is owed)
+        used = kept.get(s.spec.name) or Counter(c.licence for c in e.clips) + Counter(
             c.licence.split(";")[0] for c in rendered.clips if c.source == s.spec.name
         )
         licence = ", ".join(k for k, _ in used.most_common()) or s.licence.primary
@@ -155,10 +167,10 @@ def render_markdown(r: RecipeReport) -> str:
               "| package | role | installed | clips | hours | licence of the clips |", "|---|---|---|---:|---:|---|"]
     lines += [f"| {p.name}{' *' if p.extra else ''} | {p.role} | {'yes' if p.installed else 'no'} | {p.clips} | "
               f"{p.hours:.3f} | {p.licence} |" for p in r.packages]
+    # owed only for the packages whose clips the dataset holds (the licence filter may have left a package out)
+    owed = [p for p in r.packages if p.installed and p.holders and p.hours > 0]
     lines += ["", "## Attributions", ""]
-    for p in r.packages:
-        if p.installed and p.holders:
-            lines.append(f"- **{p.name}** ({p.licence}): " + "; ".join(p.holders))
+    lines += [f"- **{p.name}** ({p.licence}): " + "; ".join(p.holders) for p in owed]
     return "\n".join(lines) + "\n"
 
 
