@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
+from bench_helpers import load_benchmark
 from soundgen.codec import CodecRunConfig
 from soundgen.config import save_config
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("codec_disc_cost", ROOT / "benchmarks" / "codec_disc_cost.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_benchmark_times_every_mode_beside_the_plain_step(tmp_path: Path) -> None:
-    bench = load_benchmark()
+    bench = load_benchmark("codec_disc_cost")
     config = tmp_path / "tiny.yaml"
     save_config(CodecRunConfig.tiny(), config)
     out = tmp_path / "cost.json"

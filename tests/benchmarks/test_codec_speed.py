@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from bench_helpers import load_benchmark
 from soundgen.codec import CodecRunConfig
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("codec_speed", ROOT / "benchmarks" / "codec_speed.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_both_decoders_are_timed_with_ratios_to_encodec_and_to_each_other(monkeypatch: pytest.MonkeyPatch) -> None:
-    bench = load_benchmark()
+    bench = load_benchmark("codec_speed")
     for name in ("torchaudio", "torchaudio.transforms"):  # the stand-in must not outlive the test: other packages
         if name not in sys.modules:  # (transformers) probe for torchaudio and fail on a module without a spec
             monkeypatch.setitem(sys.modules, name, None)

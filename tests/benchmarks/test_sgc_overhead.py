@@ -3,29 +3,16 @@ makes short clips' true bitrate exceed the nominal one."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import numpy as np
 import torch
 
+from bench_helpers import load_benchmark
 from soundgen.codec import CodecConfig, build_codec
 from soundgen.codec.entropy import fit_tables
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sgc_overhead", ROOT / "benchmarks" / "sgc_overhead.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_overhead_is_fixed_bytes_that_weigh_most_on_short_clips() -> None:
-    bench = load_benchmark()
+    bench = load_benchmark("sgc_overhead")
     torch.manual_seed(0)
     codec = build_codec(CodecConfig.tiny()).eval()
     rng = np.random.default_rng(0)
