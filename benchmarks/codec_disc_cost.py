@@ -19,6 +19,7 @@ The codec starts from random weights of the config's shape (speed does not depen
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -50,21 +51,17 @@ def measure(cfg: CodecRunConfig, every: list[int], repeats: int, seed: int = 0) 
     t = cfg.train
     n = int(t.segment_seconds * cfg.model.sample_rate)
     wav = 0.1 * torch.randn(t.batch_size, cfg.model.channels, n)
-    trainers: dict[str, CodecTrainer] = {}
+    trainers: dict[str, tuple[CodecTrainer, int]] = {}  # name -> trainer, steps per timed block
     for name, k in [("plain", 0), ("adversarial", 1), *((f"every_{k}", k) for k in every if k > 1)]:
-        run = CodecRunConfig(model=cfg.model, train=type(t)(**{**vars(t)}))
-        run.train.discriminator = k > 0
-        run.train.disc_start_step = 0
-        run.train.disc_every = max(k, 1)
-        trainer = CodecTrainer(run, torch.device("cpu"))
+        train = dataclasses.replace(t, discriminator=k > 0, disc_start_step=0, disc_every=max(k, 1))
+        trainer = CodecTrainer(CodecRunConfig(model=cfg.model, train=train), torch.device("cpu"))
         trainer.train_step(wav)  # warm-up: allocations, first-call costs
-        trainers[name] = trainer
+        trainers[name] = trainer, max(k, 2)
     times: dict[str, list[float]] = {name: [] for name in trainers}
     for _ in range(repeats):
-        for name, trainer in trainers.items():
-            k = trainer.cfg.train.disc_every if trainer.cfg.train.discriminator else 1
-            trainer.step = 0  # each measured block starts on an adversarial step: k steps hold exactly one
-            times[name].append(_timed_steps(trainer, wav, k if name.startswith("every_") else 2))
+        for name, (trainer, steps) in trainers.items():
+            trainer.step = 0  # each block starts on an adversarial step: a block of k steps holds exactly one
+            times[name].append(_timed_steps(trainer, wav, steps))
     median = {name: statistics.median(v) for name, v in times.items()}
     return {
         "seconds_per_step": median,

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,35 +79,40 @@ def available_encoders() -> frozenset[str]:
     return frozenset(line.split()[1] for line in out.splitlines() if line.strip()[:1] == "A" and len(line.split()) > 1)
 
 
-def baseline_specs(kbps: float) -> tuple[list[BaselineSpec], list[str]]:
-    """Baselines to run at ``kbps`` and notes on the ones skipped."""
+def baseline_specs(
+    kbps: float, systems: Collection[str] = ("opus", "mp3", "codec2")
+) -> tuple[list[BaselineSpec], list[str]]:
+    """Baselines among ``systems`` to run at ``kbps`` and notes on the ones skipped."""
     enc = available_encoders()
     specs: list[BaselineSpec] = []
     notes: list[str] = []
-    if "libopus" in enc:
-        setting = max(kbps, OPUS_MIN_KBPS)
-        note = f"libopus goes no lower than {OPUS_MIN_KBPS:g} kbps" if setting != kbps else ""
-        args = ["-c:a", "libopus", "-b:a", f"{int(setting * 1000)}", "-application", "audio", "-vbr", "on"]
-        specs.append(BaselineSpec("opus", kbps, setting, ".opus", 16000, args, note))
-    else:
-        notes.append("opus skipped: ffmpeg has no libopus encoder")
-    if "libmp3lame" not in enc:
-        notes.append("mp3 skipped: ffmpeg has no libmp3lame encoder")
-    elif kbps >= MP3_MIN_KBPS:
-        specs.append(BaselineSpec("mp3", kbps, kbps, ".mp3", 8000, ["-c:a", "libmp3lame", "-b:a", f"{int(kbps)}k"]))
-    else:
-        notes.append(f"mp3 skipped at {kbps:g} kbps: MP3 goes no lower than {MP3_MIN_KBPS:g} kbps")
-    modes = [m for m in CODEC2_MODES if m <= kbps * 1000]
-    if "libcodec2" not in enc:
-        notes.append("codec2 skipped: ffmpeg has no libcodec2 encoder")
-    elif modes:
-        mode = max(modes)
-        note = f"codec2 mode {mode} (highest not above the target); speech-only codec at 8 kHz"
-        specs.append(
-            BaselineSpec("codec2", kbps, mode / 1000, ".c2", 8000, ["-c:a", "libcodec2", "-mode", str(mode)], note)
-        )
-    else:
-        notes.append(f"codec2 skipped at {kbps:g} kbps: its lowest mode is 700 bps")
+    if "opus" in systems:
+        if "libopus" in enc:
+            setting = max(kbps, OPUS_MIN_KBPS)
+            note = f"libopus goes no lower than {OPUS_MIN_KBPS:g} kbps" if setting != kbps else ""
+            args = ["-c:a", "libopus", "-b:a", f"{int(setting * 1000)}", "-application", "audio", "-vbr", "on"]
+            specs.append(BaselineSpec("opus", kbps, setting, ".opus", 16000, args, note))
+        else:
+            notes.append("opus skipped: ffmpeg has no libopus encoder")
+    if "mp3" in systems:
+        if "libmp3lame" not in enc:
+            notes.append("mp3 skipped: ffmpeg has no libmp3lame encoder")
+        elif kbps >= MP3_MIN_KBPS:
+            args = ["-c:a", "libmp3lame", "-b:a", f"{int(kbps)}k"]
+            specs.append(BaselineSpec("mp3", kbps, kbps, ".mp3", 8000, args))
+        else:
+            notes.append(f"mp3 skipped at {kbps:g} kbps: MP3 goes no lower than {MP3_MIN_KBPS:g} kbps")
+    if "codec2" in systems:
+        modes = [m for m in CODEC2_MODES if m <= kbps * 1000]
+        if "libcodec2" not in enc:
+            notes.append("codec2 skipped: ffmpeg has no libcodec2 encoder")
+        elif modes:
+            mode = max(modes)
+            note = f"codec2 mode {mode} (highest not above the target); speech-only codec at 8 kHz"
+            args = ["-c:a", "libcodec2", "-mode", str(mode)]
+            specs.append(BaselineSpec("codec2", kbps, mode / 1000, ".c2", 8000, args, note))
+        else:
+            notes.append(f"codec2 skipped at {kbps:g} kbps: its lowest mode is 700 bps")
     return specs, notes
 
 

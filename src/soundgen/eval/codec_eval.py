@@ -367,21 +367,20 @@ def run_codec_eval(
                      "and are ignored (run 'soundgen codec fit-entropy' again)")
     else:
         notes.append("soundgen's .sgc files are bit-packed (the codec has no entropy tables)")
-    rates = file_kbps_by_codebooks(codec, tables, clips)
+    rates = file_kbps_by_codebooks(codec, tables, clips) if "soundgen" in wanted else {}
     jobs: list[tuple[str, float, float, str, Coder]] = []
     seen: set[tuple[str, float]] = set()
     for kbps in bitrates:
-        coder, setting, note = _soundgen_coder(codec, kbps, tables)
         if "soundgen" in wanted:
+            coder, setting, note = _soundgen_coder(codec, kbps, tables)
             jobs.append(("soundgen", kbps, setting, note, coder))
-        nominal, true_k = codec.config.codebooks_for_bitrate(kbps), true_rate_codebooks(rates, kbps)
-        if "soundgen" in wanted and true_k is not None and true_k != nominal:
-            coder, setting, _ = _soundgen_coder(codec, kbps, tables, true_k)
-            note = f"{true_k} codebooks: the most whose files stay within {kbps:g} kbps ({rates[true_k]:.2f})"
-            jobs.append(("soundgen (true rate)", kbps, setting, note, coder))
-        specs, skipped = baseline_specs(kbps)
-        specs = [spec for spec in specs if spec.name in wanted]
-        notes += [note for note in skipped if note.split(" ", 1)[0] in wanted]
+            nominal, true_k = codec.config.codebooks_for_bitrate(kbps), true_rate_codebooks(rates, kbps)
+            if true_k is not None and true_k != nominal:
+                coder, setting, _ = _soundgen_coder(codec, kbps, tables, true_k)
+                note = f"{true_k} codebooks: the most whose files stay within {kbps:g} kbps ({rates[true_k]:.2f})"
+                jobs.append(("soundgen (true rate)", kbps, setting, note, coder))
+        specs, skipped = baseline_specs(kbps, wanted)
+        notes += skipped
         for spec in specs:
             if (spec.name, spec.setting_kbps) not in seen:  # e.g. Opus at its 6 kbps floor: measured once
                 seen.add((spec.name, spec.setting_kbps))

@@ -165,10 +165,9 @@ class CodecTrainer:
         """The same random window of ``disc_crop_seconds`` from the real and the reconstructed batch (the whole
         batch when it is 0 or not shorter than the segment)."""
         n = int(round(self.cfg.train.disc_crop_seconds * self.cfg.model.sample_rate))
-        length = min(wav.shape[-1], recon.shape[-1])
-        if n <= 0 or n >= length:
-            return wav[..., :length], recon[..., :length]
-        start = int(torch.randint(0, length - n + 1, ()))
+        if n <= 0 or n >= wav.shape[-1]:
+            return wav, recon
+        start = int(torch.randint(0, wav.shape[-1] - n + 1, ()))
         return wav[..., start : start + n], recon[..., start : start + n]
 
     def _disc_step(self, wav: torch.Tensor, fake: torch.Tensor) -> float:

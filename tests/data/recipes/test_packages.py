@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from soundgen.data.recipes.packages import PackageSpec, apt_command, detect_packages, read_copyright
+from soundgen.data.recipes.packages import PACKAGES, PackageSpec, apt_command, detect_packages, read_copyright
 
 SPECS = [
     PackageSpec("freedoom", "sfx", "Freedoom"),
@@ -77,10 +78,6 @@ def test_free_text_copyright_and_missing_file(tmp_path: Path) -> None:
 
 def test_the_makefile_installs_every_corpus_package() -> None:
     """`make default-model` installs the recipe's packages (CORPUS_PACKAGES): the two lists must not drift."""
-    import re
-
-    from soundgen.data.recipes.packages import PACKAGES
-
     text = (Path(__file__).resolve().parents[3] / "Makefile").read_text().replace("\\\n", " ")
     found = re.search(r"^CORPUS_PACKAGES := (.*)$", text, re.M)
     assert found is not None
