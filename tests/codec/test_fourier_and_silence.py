@@ -116,3 +116,20 @@ def test_a_decoder_trains_for_frozen_released_codes(tmp_path: Path) -> None:
     for k, v in before.items():  # encoder weights and codebooks did not move
         assert torch.equal(after[k], v), k
     assert torch.equal(trainer.codec.encode(wav), base.encode(wav))  # so every code stays valid
+
+
+def test_init_can_leave_a_fitting_decoder_fresh(tmp_path: Path) -> None:
+    from soundgen.codec.config import CodecRunConfig
+    from soundgen.train.codec import CodecTrainer, init_from_release
+
+    base = _tiny()
+    save_codec(base, tmp_path / "released")
+    cfg = CodecRunConfig.tiny()
+    cfg.model = base.config
+    trainer = CodecTrainer(cfg, torch.device("cpu"))
+    fresh = {k: v.clone() for k, v in trainer.codec.decoder.state_dict().items()}
+    assert init_from_release(trainer.codec, tmp_path / "released", decoder=False) == ["encoder", "quantizer"]
+    assert all(torch.equal(v, fresh[k]) for k, v in trainer.codec.decoder.state_dict().items())
+    assert init_from_release(trainer.codec, tmp_path / "released") == ["encoder", "quantizer", "decoder"]
+    released = base.decoder.state_dict()
+    assert all(torch.equal(v, released[k]) for k, v in trainer.codec.decoder.state_dict().items())

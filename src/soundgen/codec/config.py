@@ -185,6 +185,8 @@ class CodecTrainConfig:
         seed: random seed.
         freeze_encoder: train the decoder alone: the encoder and the quantizer (codebooks included) stay as they
             are, so the codes of every audio file, and every LM trained on them, stay valid (with ``--init``).
+        init_decoder: with ``--init``, start from the released decoder when it has this config's shapes (a
+            fine-tune); false: the decoder starts from scratch on the released codes (an A/B of decoders).
     """
 
     steps: int = 100_000
@@ -220,6 +222,7 @@ class CodecTrainConfig:
     valid_batches: int = 4
     seed: int = 0
     freeze_encoder: bool = False
+    init_decoder: bool = True
 
     # the names run directories written before the two training loops shared one vocabulary used (and the
     # LM's autocast words, so that both loops take both)

@@ -311,8 +311,10 @@ def train_codec(
         return _train_codec(cfg, Path(data_dir), run_dir, total_steps, device, init)
 
 
-def init_from_release(codec: Codec, model_dir: Path) -> list[str]:
+def init_from_release(codec: Codec, model_dir: Path, decoder: bool = True) -> list[str]:
     """Copy a released codec's weights into ``codec``: encoder and quantizer always, the decoder when it fits.
+
+    With ``decoder`` false the decoder keeps its fresh weights even where the released one would fit.
 
     Returns:
         The parts copied.
@@ -324,7 +326,7 @@ def init_from_release(codec: Codec, model_dir: Path) -> list[str]:
 
     released = load_codec(model_dir)
     copied = []
-    for name in ("encoder", "quantizer", "decoder"):
+    for name in ("encoder", "quantizer", "decoder") if decoder else ("encoder", "quantizer"):
         part, source = getattr(codec, name), getattr(released, name)
         try:
             part.load_state_dict(source.state_dict(), strict=True)
@@ -356,7 +358,7 @@ def _train_codec(
         seed_everything(distributed.rank_seed(t.seed, trainer.step))  # batches depend on (seed, step, rank)
     else:
         if init is not None:
-            log.info("initialised %s from %s", ", ".join(init_from_release(trainer.codec, Path(init))), init)
+            log.info("initialised %s from %s", ", ".join(init_from_release(trainer.codec, Path(init), t.init_decoder)), init)
         if not main:
             seed_everything(distributed.rank_seed(t.seed, 0))
     distributed.barrier()  # no rank may write a checkpoint before all have read theirs
