@@ -157,3 +157,45 @@ def test_true_rate_codebooks_takes_the_most_that_fit() -> None:
     assert true_rate_codebooks(rates, 1.5) == 3
     assert true_rate_codebooks(rates, 9.0) == 4
     assert true_rate_codebooks(rates, 0.1) is None
+
+
+def test_tables_carry_over_to_a_decoder_trained_on_the_same_codes(
+    model_and_tokens: tuple[Path, Path], tmp_path: Path, signal: Callable[..., np.ndarray],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from soundgen.codec.io import codes_hash
+
+    model, tokens = model_and_tokens
+    assert main(["codec", "fit-entropy", str(model), "--tokens", str(tokens), "--max-contexts", "4"]) == 0
+    original = load_codec(model)
+    tables = load_tables(model, original.model_hash)
+    assert tables is not None
+
+    retrained = load_codec(model)  # a new decoder for the same codes
+    with torch.no_grad():
+        for p in retrained.decoder.parameters():
+            p.add_(0.01)
+    new_dir = save_codec(retrained, tmp_path / "new-decoder")
+    new = load_codec(new_dir)
+    assert new.model_hash != original.model_hash and codes_hash(new) == codes_hash(original)
+    assert load_tables(new_dir, new.model_hash) is None
+    capsys.readouterr()
+    assert main(["codec", "fit-entropy", str(new_dir), "--tables-from", str(model)]) == 0
+    assert "same codes" in capsys.readouterr().out
+    copied = load_tables(new_dir, new.model_hash, strict=True)
+    assert copied is not None and copied.digest == tables.digest
+
+    src, sgc = tmp_path / "in.wav", tmp_path / "a.sgc"
+    sf.write(src, signal(1.0, 8000), 8000)
+    assert main(["codec", "encode", str(src), str(sgc), "--model", str(new_dir), "--bitrate", "10"]) == 0
+    assert sgc.read_bytes()[4] == 3  # range-coded with the copied tables
+    assert main(["codec", "decode", str(sgc), str(tmp_path / "a.wav"), "--model", str(new_dir)]) == 0
+
+    other = load_codec(model)  # another encoder writes other codes: its tables would not fit
+    with torch.no_grad():
+        next(other.encoder.parameters()).add_(0.01)
+    other_dir = save_codec(other, tmp_path / "other-encoder")
+    capsys.readouterr()
+    assert main(["codec", "fit-entropy", str(other_dir), "--tables-from", str(model)]) == 2
+    assert "other codes" in capsys.readouterr().err
+    assert not (other_dir / ENTROPY_FILE).exists()

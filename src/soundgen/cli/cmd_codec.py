@@ -71,7 +71,8 @@ def register(groups: Any) -> None:
         help="fit the entropy tables that range-code a codec's .sgc files (writes MODEL_DIR/entropy.safetensors)",
         description="Count how the codec's codes follow each other in a token cache (or a dataset's clips) and write "
         "the probability tables that 'codec encode' range-codes its files with (.sgc version 3, about a third "
-        "smaller). The tables belong to these weights: fit them again after retraining.",
+        "smaller). The tables belong to these weights: fit them again after retraining (or, when only a decoder was "
+        "retrained on frozen codes, copy them with --tables-from).",
     )
     p.add_argument("model_dir", type=Path, help="codec model directory (or a model directory holding codec/)")
     source = p.add_mutually_exclusive_group(required=True)
@@ -79,6 +80,9 @@ def register(groups: Any) -> None:
                         "DATASET --codec MODEL_DIR --n-codebooks 12' (its train split fits, valid chooses)")
     source.add_argument("--data", type=Path, help="dataset directory: its train and valid clips are encoded first "
                         "(into a temporary token cache)")
+    source.add_argument("--tables-from", type=Path, metavar="MODEL_DIR",
+                        help="copy the tables of another codec that writes the same codes (same encoder and "
+                        "quantizer: a decoder trained on its frozen codes); refused for any other codec")
     p.add_argument("--max-contexts", type=int, default=16, help="most tables per codebook (default 16: ~400 KiB "
                    "for 12 codebooks of 1024)")
     p.set_defaults(func=cmd_fit_entropy)
@@ -183,6 +187,26 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _copy_tables(codec: Any, model_dir: Path, source: Path) -> int:
+    from soundgen.codec.entropy import load_tables, save_tables
+    from soundgen.codec.io import codec_dir_in, codes_hash, load_codec, resolve_model_dir
+
+    source_dir = resolve_model_dir(codec_dir_in(source))
+    other = load_codec(source_dir)
+    if codes_hash(other) != codes_hash(codec):
+        raise SoundgenError(
+            f"{source_dir} writes other codes than {model_dir} (another encoder or quantizer), so its tables do not "
+            f"fit: fit them with --tokens or --data"
+        )
+    tables = load_tables(source_dir, other.model_hash, strict=True)
+    if tables is None:
+        raise SoundgenError(f"{source_dir} has no entropy tables to copy")
+    info = {"tables_from": str(source_dir), "fitted_for": other.model_hash, "codes_hash": codes_hash(codec)}
+    path = save_tables(model_dir, tables, codec_hash=codec.model_hash, info=info)
+    print(f"wrote {path} (tables {tables.hash_id}, copied from {source_dir}: both codecs write the same codes)")
+    return 0
+
+
 def cmd_fit_entropy(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -195,6 +219,8 @@ def cmd_fit_entropy(args: argparse.Namespace) -> int:
     if not 1 <= args.max_contexts <= 256:
         raise SoundgenError(f"--max-contexts must be between 1 and 256, got {args.max_contexts}")
     codec = load_codec(model_dir)
+    if args.tables_from is not None:
+        return _copy_tables(codec, model_dir, args.tables_from)
     with tempfile.TemporaryDirectory(prefix="soundgen-fit-entropy-") as tmp:
         tokens = args.tokens
         if args.data is not None:

@@ -27,12 +27,34 @@ def weights_hash(codec: Codec) -> str:
     Stored in every ``.sgc`` header so that codes are only ever decoded by the weights that made them.
     """
     h = hashlib.sha256()
-    for name, tensor in sorted(codec.state_dict().items()):
+    _hash_tensors(h, codec.state_dict().items())
+    return h.hexdigest()
+
+
+def _hash_tensors(h: Any, named: Any) -> None:
+    for name, tensor in sorted(named):
         t = tensor.detach().cpu()
         t = t.float() if t.is_floating_point() else t
         h.update(name.encode())
         h.update(str(list(t.shape)).encode())
         h.update(t.contiguous().numpy().tobytes())
+
+
+# what the codes of an audio file depend on besides the encoder's and quantizer's tensors
+_CODE_SETTINGS = ("sample_rate", "channels", "strides", "n_codebooks", "codebook_size", "silence_gate")
+
+
+def codes_hash(codec: Codec) -> str:
+    """Hex SHA-256 over what turns audio into codes: the encoder's and quantizer's tensors and the settings that shape
+    them, but not the decoder.
+
+    Two codecs with equal codes hashes write the same codes for any audio (a decoder trained on a released codec's
+    frozen codes, say), so a token cache or entropy tables fitted for one serve the other.
+    """
+    h = hashlib.sha256()
+    settings = {name: getattr(codec.config, name) for name in _CODE_SETTINGS}
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    _hash_tensors(h, ((k, v) for k, v in codec.state_dict().items() if k.split(".")[0] in ("encoder", "quantizer")))
     return h.hexdigest()
 
 
