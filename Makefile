@@ -140,6 +140,7 @@ else
 	$(SG) codec export $(DEFAULT_DIR)/codec-run --out $(DEFAULT_DIR)/codec --fp16 --model-id soundgen-default
 endif
 	test -f $(DEFAULT_DIR)/codec/entropy.safetensors || \
+	  $(SG) codec fit-entropy $(DEFAULT_DIR)/codec --tables-from $(PREVIOUS_MODEL)/codec || \
 	  $(SG) codec fit-entropy $(DEFAULT_DIR)/codec --data $(DEFAULT_DIR)/corpus
 	$(SG) data tokenize $(DEFAULT_DIR)/corpus --codec $(DEFAULT_DIR)/codec --out $(DEFAULT_DIR)/tokens --n-codebooks 4
 	$(SG) lm train --config configs/lm/default.yaml --tokens $(DEFAULT_DIR)/tokens --codec $(DEFAULT_DIR)/codec \
