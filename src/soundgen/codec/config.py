@@ -158,6 +158,9 @@ class CodecTrainConfig:
         weight_mel: weight of the multi-scale mel loss.
         weight_adv: weight of the adversarial (hinge) loss.
         weight_feat: weight of the feature-matching loss.
+        weight_stft: weight of the log-magnitude STFT loss on the linear frequency axis (0 = off). The mel loss
+            alone cannot see noise between a note's harmonics (:class:`soundgen.codec.losses.MultiScaleLogSTFTLoss`).
+        stft_windows: window sizes of that loss.
         mel_windows: window sizes of the multi-scale mel loss.
         n_mels: mel bands of the mel loss.
         use_balancer: scale loss gradients with EnCodec's balancer instead of summing them.
@@ -202,6 +205,8 @@ class CodecTrainConfig:
     weight_mel: float = 1.0
     weight_adv: float = 3.0
     weight_feat: float = 3.0
+    weight_stft: float = 0.0
+    stft_windows: list[int] = field(default_factory=lambda: [512, 1024, 2048])
     mel_windows: list[int] = field(default_factory=lambda: [256, 512, 1024, 2048])
     n_mels: int = 64
     use_balancer: bool = True

@@ -30,6 +30,7 @@ from soundgen.codec.config import CodecRunConfig, CodecTrainConfig
 from soundgen.codec.discriminators import MultiScaleSTFTDiscriminator
 from soundgen.codec.io import save_codec
 from soundgen.codec.losses import (
+    MultiScaleLogSTFTLoss,
     MultiScaleMelLoss,
     feature_matching_loss,
     hinge_discriminator_loss,
@@ -91,7 +92,10 @@ class CodecTrainer:
         self._codec_train = distributed.wrap_ddp(self.codec, self.device)
         self._disc_train = distributed.wrap_ddp(self.disc, self.device)
         self.mel_loss = MultiScaleMelLoss(cfg.model.sample_rate, t.mel_windows, t.n_mels).to(self.device)
-        weights = {"l1": t.weight_l1, "mel": t.weight_mel, "adv": t.weight_adv, "feat": t.weight_feat}
+        self.stft_loss = MultiScaleLogSTFTLoss(t.stft_windows).to(self.device) if t.weight_stft > 0 else None
+        weights = {
+            "l1": t.weight_l1, "mel": t.weight_mel, "stft": t.weight_stft, "adv": t.weight_adv, "feat": t.weight_feat
+        }
         self.balancer = Balancer({k: v for k, v in weights.items() if v > 0})
         self.step = 0
         self.use_autocast = use_autocast(t.autocast, self.device)
@@ -119,6 +123,8 @@ class CodecTrainer:
             recon, q = self._codec_train(wav)
         recon = recon.float()
         losses = {"l1": waveform_l1(recon, wav), "mel": self.mel_loss(recon, wav)}
+        if self.stft_loss is not None:
+            losses["stft"] = self.stft_loss(recon, wav)
         use_disc = self.disc_active()
         if use_disc:
             # The generator's pass through the discriminator uses the plain module with frozen parameters:
