@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from soundgen.eval.metrics import mel_distance, si_sdr, stft_distance
+from soundgen.eval.metrics import floor_rise_db, mel_distance, si_sdr, stft_distance
 
 
 def _sine(seconds: float = 0.5, rate: int = 16000, freq: float = 440.0) -> torch.Tensor:
@@ -48,3 +48,14 @@ def test_accepts_numpy_and_batches() -> None:
     assert np.isfinite(mel_distance(x, x * 0.5, 16000))
     with pytest.raises(ValueError):
         mel_distance(x, x[:1], 16000)
+
+
+def test_floor_rise_measures_noise_laid_between_harmonics() -> None:
+    t = np.arange(32000) / 16000
+    tone = sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 16)).astype(np.float32) * 0.05
+    noise = np.random.default_rng(0).standard_normal(len(t)).astype(np.float32)
+    assert floor_rise_db(tone, tone, 16000) == 0.0
+    quiet, loud = (floor_rise_db(tone, tone + a * noise, 16000) for a in (1e-4, 1e-3))
+    assert 10 < quiet < loud  # noise raises the floor, more noise raises it more
+    assert abs(floor_rise_db(tone, 2 * tone, 16000)) < 0.5  # a louder copy adds no noise
+    assert abs(floor_rise_db(noise, noise + 1e-3 * noise[::-1], 16000)) < 1  # noise under noise: nothing to see

@@ -63,6 +63,32 @@ def stft_distance(
     return total / len(windows)
 
 
+def floor_rise_db(
+    ref: torch.Tensor | np.ndarray,
+    est: torch.Tensor | np.ndarray,
+    sample_rate: int,
+    band: tuple[float, float] = (1000.0, 4000.0),
+    quantile: float = 0.25,
+    n_fft: int = 2048,
+) -> float:
+    """How many dB the estimate raises the floor of the spectrum over the reference: the ``quantile`` of the
+    STFT bins' levels in ``band`` (relative to each signal's loudest bin), estimate minus reference.
+
+    Between the harmonics of a note the reference is quiet; a codec that adds broadband noise there raises this
+    floor (positive), which a mel distance of 64 bands hardly sees. Levels below -120 dB count as -120 dB.
+    """
+    r, e = _match(ref, est)
+    freqs = torch.arange(n_fft // 2 + 1) * sample_rate / n_fft
+    rows = (freqs >= band[0]) & (freqs <= band[1])
+
+    def floor(x: torch.Tensor) -> float:
+        mag = stft_magnitude(x, n_fft)
+        db = 20 * torch.log10(mag.clamp(min=1e-12) / mag.max().clamp(min=1e-12))
+        return float(torch.quantile(db[..., rows, :].clamp(min=-120).flatten(), quantile))
+
+    return floor(e) - floor(r)
+
+
 def si_sdr(ref: torch.Tensor | np.ndarray, est: torch.Tensor | np.ndarray, eps: float = 1e-8) -> float:
     """Scale-invariant signal-to-distortion ratio in dB (higher is better), mean over leading dims."""
     r, e = _match(ref, est)
