@@ -75,7 +75,9 @@ def main() -> None:
                 est = est[: len(audio)]
                 floors.append(floor_rise_db(audio, est, codec.sample_rate))
                 mels.append(mel_distance(audio, est, codec.sample_rate))
-            per_cat[cat] = {"floor_rise_db": statistics.mean(floors), "mel": statistics.mean(mels), "clips": len(floors)}
+            per_cat[cat] = {
+                "floor_rise_db": statistics.mean(floors), "mel": statistics.mean(mels), "clips": len(floors)
+            }
             floors_all += floors
             mels_all += mels
         per_cat["all"] = {"floor_rise_db": statistics.mean(floors_all), "mel": statistics.mean(mels_all),

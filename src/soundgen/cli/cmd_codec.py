@@ -201,7 +201,9 @@ def _copy_tables(codec: Any, model_dir: Path, source: Path) -> int:
     tables = load_tables(source_dir, other.model_hash, strict=True)
     if tables is None:
         raise SoundgenError(f"{source_dir} has no entropy tables to copy")
-    info = {"tables_from": str(source_dir), "fitted_for": other.model_hash, "codes_hash": codes_hash(codec)}
+    info: dict[str, object] = {
+        "tables_from": str(source_dir), "fitted_for": other.model_hash, "codes_hash": codes_hash(codec)
+    }
     path = save_tables(model_dir, tables, codec_hash=codec.model_hash, info=info)
     print(f"wrote {path} (tables {tables.hash_id}, copied from {source_dir}: both codecs write the same codes)")
     return 0

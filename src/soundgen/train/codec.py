@@ -364,7 +364,8 @@ def _train_codec(
         seed_everything(distributed.rank_seed(t.seed, trainer.step))  # batches depend on (seed, step, rank)
     else:
         if init is not None:
-            log.info("initialised %s from %s", ", ".join(init_from_release(trainer.codec, Path(init), t.init_decoder)), init)
+            copied = init_from_release(trainer.codec, Path(init), t.init_decoder)
+            log.info("initialised %s from %s", ", ".join(copied), init)
         if not main:
             seed_everything(distributed.rank_seed(t.seed, 0))
     distributed.barrier()  # no rank may write a checkpoint before all have read theirs
