@@ -25,7 +25,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from soundgen.codec.io import load_codec
+from soundgen.codec.io import codec_dir_in, load_codec, resolve_model_dir
 from soundgen.eval.metrics import floor_rise_db, mel_distance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,14 +36,16 @@ def _clips(data: Path, prefix: str, per_category: int, seconds: float) -> dict[s
     out: dict[str, list[np.ndarray]] = defaultdict(list)
     for row in sorted(rows, key=lambda r: r["id"]):
         cat = row["category"]
-        if not cat.startswith(prefix) or cat.endswith("drums") or len(out[cat]) >= per_category:
-            continue
-        if row["duration"] < 1.0:
+        if not cat.startswith(prefix) or cat.endswith("drums") or len(out[cat]) >= per_category or row["duration"] < 1:
             continue
         audio, sr = sf.read(data / row["location"], dtype="float32", always_2d=True)
         audio = audio.mean(axis=1)[: int(sr * seconds)]
         out[cat].append(audio)
     return dict(out)
+
+
+def _summary(floors: list[float], mels: list[float]) -> dict[str, float]:
+    return {"floor_rise_db": statistics.mean(floors), "mel": statistics.mean(mels), "clips": len(floors)}
 
 
 def main() -> None:
@@ -63,7 +65,7 @@ def main() -> None:
         raise SystemExit(f"no test clips of categories {args.prefix}* in {args.data}")
     results: dict[str, dict[str, dict[str, float]]] = {}
     for model in args.models:
-        codec = load_codec(model if (model / "config.json").is_file() else model / "codec")
+        codec = load_codec(resolve_model_dir(codec_dir_in(model)))
         codec.set_n_codebooks(args.codebooks)
         per_cat: dict[str, dict[str, float]] = {}
         floors_all, mels_all = [], []
@@ -75,13 +77,10 @@ def main() -> None:
                 est = est[: len(audio)]
                 floors.append(floor_rise_db(audio, est, codec.sample_rate))
                 mels.append(mel_distance(audio, est, codec.sample_rate))
-            per_cat[cat] = {
-                "floor_rise_db": statistics.mean(floors), "mel": statistics.mean(mels), "clips": len(floors)
-            }
+            per_cat[cat] = _summary(floors, mels)
             floors_all += floors
             mels_all += mels
-        per_cat["all"] = {"floor_rise_db": statistics.mean(floors_all), "mel": statistics.mean(mels_all),
-                          "clips": len(floors_all)}
+        per_cat["all"] = _summary(floors_all, mels_all)
         results[str(model)] = per_cat
     report = {"data": str(args.data), "codebooks": args.codebooks, "seconds": args.seconds, "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -193,7 +193,8 @@ def _copy_tables(codec: Any, model_dir: Path, source: Path) -> int:
 
     source_dir = resolve_model_dir(codec_dir_in(source))
     other = load_codec(source_dir)
-    if codes_hash(other) != codes_hash(codec):
+    codes = codes_hash(codec)
+    if codes_hash(other) != codes:
         raise SoundgenError(
             f"{source_dir} writes other codes than {model_dir} (another encoder or quantizer), so its tables do not "
             f"fit: fit them with --tokens or --data"
@@ -202,7 +203,7 @@ def _copy_tables(codec: Any, model_dir: Path, source: Path) -> int:
     if tables is None:
         raise SoundgenError(f"{source_dir} has no entropy tables to copy")
     info: dict[str, object] = {
-        "tables_from": str(source_dir), "fitted_for": other.model_hash, "codes_hash": codes_hash(codec)
+        "tables_from": str(source_dir), "fitted_for": other.model_hash, "codes_hash": codes
     }
     path = save_tables(model_dir, tables, codec_hash=codec.model_hash, info=info)
     print(f"wrote {path} (tables {tables.hash_id}, copied from {source_dir}: both codecs write the same codes)")

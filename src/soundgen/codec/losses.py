@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from soundgen.audio.spectral import mel_filterbank
+from soundgen.audio.spectral import mel_filterbank, stft_magnitude
 
 
 class MultiScaleMelLoss(nn.Module):
@@ -65,22 +65,13 @@ class MultiScaleLogSTFTLoss(nn.Module):
         super().__init__()
         self.windows = list(windows)
         self.floor = floor
-        for n_fft in self.windows:
-            self.register_buffer(f"win_{n_fft}", torch.hann_window(n_fft), persistent=False)
 
     def forward(self, est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         """Args: est, ref ``[B, C, T]``. Returns the loss averaged over scales (scalar)."""
         total = est.new_zeros((), dtype=torch.float32)
         for n_fft in self.windows:
-            window = getattr(self, f"win_{n_fft}")
-            mags = [
-                torch.stft(x.reshape(-1, x.shape[-1]).float(), n_fft, n_fft // 4, window=window, return_complex=True)
-                .abs()
-                .clamp(min=self.floor)
-                .log()
-                for x in (est, ref)
-            ]
-            total = total + F.l1_loss(mags[0], mags[1])
+            log_e, log_r = (stft_magnitude(x.float(), n_fft).clamp(min=self.floor).log() for x in (est, ref))
+            total = total + F.l1_loss(log_e, log_r)
         return total / len(self.windows)
 
 
