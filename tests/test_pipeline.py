@@ -198,3 +198,55 @@ def test_the_pipeline_knows_the_codec_through_the_tokenizer_protocol_only(tts: T
     assert torch.equal(toy.decoded[-1][..., :5], toy.encode(torch.zeros(1, 1, 800)))
     with pytest.raises(CorruptFileError, match=f"the LM models {k} codebooks but the codec has {k - 1}"):
         TextToSound(_ToyTokenizer(max_codebooks=k - 1, codebook_size=lm.cfg.codebook_size), lm, tts.conditioner)
+
+
+def _silence_prone(silence_logit: float) -> TextToSound:
+    """A tiny model whose LM writes each codebook's silence code with a set probability, through a gated codec.
+
+    The final norm gives a constant hidden state, so the heads' first column is every step's logits: the silence
+    code of each codebook gets ``silence_logit``, the other codes 0.
+    """
+    import dataclasses
+
+    tts = TextToSound.tiny_random(seed=0)
+    tts.codec.config = dataclasses.replace(tts.codec.config, silence_gate=True)
+    silence, card = tts.codec.silence_codes(), tts.lm.cfg.codebook_size
+    with torch.no_grad():
+        tts.lm.heads.weight.zero_()
+        tts.lm.norm.weight.zero_()
+        tts.lm.norm.bias.zero_()
+        tts.lm.norm.bias[0] = 1.0
+        for k in range(tts.lm.cfg.n_codebooks):
+            tts.lm.heads.weight[k * card + int(silence[k]), 0] = silence_logit
+    return tts
+
+
+def test_silent_sounds_are_drawn_again_and_the_rest_kept() -> None:
+    from soundgen.audio.io import is_silent
+
+    tts = _silence_prone(4.5)  # a one-frame sound is all silence codes about a third of the time
+    once = tts.generate_batch(["a click"] * 16, 0.02, SamplingParams(), seed=1, silent_retries=0)
+    first = [i for i, a in enumerate(once.audio) if is_silent(a)]
+    assert first and once.regenerated == 0
+    result = tts.generate_batch(["a click"] * 16, 0.02, SamplingParams(), seed=1)
+    after = [i for i, a in enumerate(result.audio) if is_silent(a)]
+    assert len(after) < len(first) and set(after) <= set(first)
+    assert len(first) <= result.regenerated <= 2 * len(first)
+    for i in set(range(16)) - set(first):
+        assert np.array_equal(once.audio[i], result.audio[i])  # a sound that was heard is kept as it was
+    again = tts.generate_batch(["a click"] * 16, 0.02, SamplingParams(), seed=1)
+    assert all(np.array_equal(x, y) for x, y in zip(result.audio, again.audio, strict=True))  # same seed, same sounds
+    assert result.seed == again.seed == 1
+
+
+def test_a_model_that_only_writes_silence_gives_up_after_the_retries() -> None:
+    from soundgen.audio.io import is_silent
+
+    tts = _silence_prone(60.0)
+    rounds: list[int] = []
+    result = tts.generate_batch(["an explosion"] * 3, 0.1, SamplingParams(), seed=0, silent_retries=2,
+                                progress=lambda s, n: rounds.append(s) if s == 1 else None)
+    assert all(is_silent(a) for a in result.audio) and all(a.shape == (1, 800) for a in result.audio)
+    assert result.regenerated == 6 and len(rounds) == 3  # the first draw and two redraws of all three
+    none = tts.generate_batch(["an explosion"] * 3, 0.1, SamplingParams(), seed=0, silent_retries=0)
+    assert none.regenerated == 0

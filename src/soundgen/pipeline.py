@@ -20,6 +20,7 @@ from typing import Literal, cast
 import numpy as np
 import torch
 
+from soundgen.audio.io import is_silent
 from soundgen.errors import CorruptFileError, InvalidRequestError, ModelNotFoundError
 from soundgen.lm.conditioners import TextConditioner, check_prompt
 from soundgen.lm.generate import CancelFn, ProgressFn, generate_codes
@@ -108,6 +109,8 @@ class GenerationResult:
         duration: seconds of audio per sound.
         elapsed: seconds of wall time the generation took.
         prompts: the prompt of each sound.
+        regenerated: how many of the sounds came back silent and were drawn again (see ``silent_retries`` of
+            :meth:`TextToSound.generate_batch`); the count of redraws, so one sound can count more than once.
     """
 
     audio: list[np.ndarray]
@@ -116,6 +119,16 @@ class GenerationResult:
     duration: float
     elapsed: float
     prompts: list[str] = field(default_factory=list)
+    regenerated: int = 0
+
+
+SILENT_RETRIES = 2
+"""How many times :meth:`TextToSound.generate_batch` draws a silent sound again by default."""
+
+
+def retry_seed(seed: int) -> int:
+    """The seed of the redraw of a silent sound generated with ``seed`` (deterministic, within :data:`SEED`)."""
+    return (seed * 1_000_003 + 7_919) % (int(SEED.maximum) + 1)
 
 
 def _check_duration(duration: float) -> None:
@@ -279,6 +292,7 @@ class TextToSound:
         progress: ProgressFn | None = None,
         should_cancel: CancelFn | None = None,
         use_cache: bool = True,
+        silent_retries: int = SILENT_RETRIES,
     ) -> GenerationResult:
         """Generate one sound per prompt, all in one batch.
 
@@ -294,6 +308,10 @@ class TextToSound:
             progress: ``progress(step, total_steps)`` after every decoding step.
             should_cancel: checked between steps; True raises :class:`CancelledError`.
             use_cache: use the KV cache (False: recompute every step; same output, slower).
+            silent_retries: a sound that comes back silent (peak below -50 dBFS: the LM wrote the codec's
+                silence code throughout, which a short sound such as a click still does now and then) is drawn
+                again, with a seed derived from ``seed``, up to this many times (0: never). The redraws are part
+                of the result, so the same seed still gives the same sounds; ``progress`` starts again for each.
 
         Returns:
             :class:`GenerationResult` with B arrays ``[C, T]``.
@@ -335,7 +353,29 @@ class TextToSound:
         audio = [limit_peak(np.ascontiguousarray(w[:, :n_samples], dtype=np.float32)) for w in wav]
         elapsed = time.perf_counter() - started
         log.debug("generated %d x %.2f s in %.2f s", len(audio), total, elapsed)
-        return GenerationResult(audio, self.sample_rate, seed, n_samples / self.sample_rate, elapsed, prompts)
+        silent = [i for i, a in enumerate(audio) if is_silent(a)] if silent_retries > 0 else []
+        regenerated = 0
+        if silent:
+            log.info("%d of %d sounds came back silent; drawing them again", len(silent), len(audio))
+            again = self.generate_batch(
+                [prompts[i] for i in silent],
+                duration,
+                params,
+                seed=retry_seed(seed),
+                audio_prompt=audio_prompt,
+                audio_prompt_rate=audio_prompt_rate,
+                progress=progress,
+                should_cancel=should_cancel,
+                use_cache=use_cache,
+                silent_retries=silent_retries - 1,
+            )
+            for i, redrawn in zip(silent, again.audio, strict=True):
+                audio[i] = redrawn
+            regenerated = len(silent) + again.regenerated
+            elapsed += again.elapsed
+        return GenerationResult(
+            audio, self.sample_rate, seed, n_samples / self.sample_rate, elapsed, prompts, regenerated
+        )
 
     def _negative_memory(self, text: str, batch: int) -> Memory:
         """The cross-attention memory of a negative prompt, the same for each of ``batch`` sounds: ``[B, M, D]``."""

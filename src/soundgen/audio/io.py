@@ -209,6 +209,16 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int, quality: str = "HQ") -> np.
     return np.ascontiguousarray(y.T if x.ndim == 2 else y, dtype=np.float32)
 
 
+SILENT_DBFS = -50.0
+"""A clip whose peak stays below this level is silence to a listener."""
+
+
+def is_silent(audio: np.ndarray, threshold_dbfs: float = SILENT_DBFS) -> bool:
+    """Whether ``audio`` (any shape) peaks below ``threshold_dbfs``."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    return peak < 10 ** (threshold_dbfs / 20)
+
+
 def peak_normalize(x: np.ndarray, peak_db: float = -1.0) -> np.ndarray:
     """Scale so the largest absolute sample sits at ``peak_db`` dBFS; silence is returned unchanged."""
     peak = float(np.max(np.abs(x))) if x.size else 0.0

@@ -66,6 +66,8 @@ def _generate(args: argparse.Namespace) -> int:
         write_audio(path, audio, result.sample_rate)
         print(path)
     speed = result.duration * len(result.audio) / max(result.elapsed, 1e-9)
+    if result.regenerated:
+        print(f"{result.regenerated} draw(s) came back silent and were drawn again", file=sys.stderr)
     print(
         f"seed {result.seed}; {result.duration:.2f} s x {len(result.audio)} in {result.elapsed:.1f} s "
         f"({speed:.1f}x real time)",

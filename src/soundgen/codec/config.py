@@ -25,6 +25,8 @@ class CodecConfig:
         kernel_size: kernel of the first and last convolution.
         residual_kernel_size: kernel of the dilated convolutions in residual units.
         activation: ``elu`` or ``snake`` (periodic, per-channel learned frequency).
+        decoder_activation: activation of the SEANet decoder alone (``None``: ``activation``). Lets a decoder
+            retrained on a frozen encoder's codes try Snake while the encoder, and so the codes, stay as they are.
         lstm_layers: layers of a unidirectional LSTM at the bottleneck (0 = none).
         latent_dim: dimension of the encoder output / quantizer input.
         n_codebooks: codebooks of the residual quantizer (the most a bitrate can use).
@@ -66,6 +68,7 @@ class CodecConfig:
     kernel_size: int = 7
     residual_kernel_size: int = 3
     activation: Activation = "elu"
+    decoder_activation: Activation | None = None
     lstm_layers: int = 0
     latent_dim: int = 128
     n_codebooks: int = 12

@@ -54,9 +54,9 @@ def _stage_channels(cfg: CodecConfig) -> list[int]:
     return [min(cfg.max_channels, cfg.base_channels * 2**i) for i in range(len(cfg.strides) + 1)]
 
 
-def _residual_units(cfg: CodecConfig, channels: int) -> list[nn.Module]:
+def _residual_units(cfg: CodecConfig, channels: int, activation: str) -> list[nn.Module]:
     return [
-        ResidualUnit(channels, cfg.residual_kernel_size, cfg.dilations[j % len(cfg.dilations)], cfg.activation)
+        ResidualUnit(channels, cfg.residual_kernel_size, cfg.dilations[j % len(cfg.dilations)], activation)
         for j in range(cfg.residual_units)
     ]
 
@@ -69,7 +69,7 @@ class SEANetEncoder(nn.Module):
         chans = _stage_channels(cfg)
         layers: list[nn.Module] = [CausalConv1d(cfg.channels, chans[0], cfg.kernel_size)]
         for i, stride in enumerate(cfg.strides):
-            layers += _residual_units(cfg, chans[i])
+            layers += _residual_units(cfg, chans[i], cfg.activation)
             layers += [
                 make_activation(cfg.activation, chans[i]),
                 CausalConv1d(chans[i], chans[i + 1], 2 * stride, stride),
@@ -90,16 +90,17 @@ class SEANetDecoder(nn.Module):
         super().__init__()
         chans = _stage_channels(cfg)[::-1]
         strides = cfg.strides[::-1]
+        act = cfg.decoder_activation or cfg.activation
         layers: list[nn.Module] = [CausalConv1d(cfg.latent_dim, chans[0], cfg.kernel_size)]
         if cfg.lstm_layers:
             layers.append(CausalLSTM(chans[0], cfg.lstm_layers))
         for i, stride in enumerate(strides):
             layers += [
-                make_activation(cfg.activation, chans[i]),
+                make_activation(act, chans[i]),
                 CausalConvTranspose1d(chans[i], chans[i + 1], 2 * stride, stride),
             ]
-            layers += _residual_units(cfg, chans[i + 1])
-        layers += [make_activation(cfg.activation, chans[-1]), CausalConv1d(chans[-1], cfg.channels, cfg.kernel_size)]
+            layers += _residual_units(cfg, chans[i + 1], act)
+        layers += [make_activation(act, chans[-1]), CausalConv1d(chans[-1], cfg.channels, cfg.kernel_size)]
         self.model = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -79,6 +79,7 @@ class PromptResult:
     predicted: list[str]
     adherence: float | None  # None when the classifier does not know the category
     silent: int = 0  # generated clips that peak below -50 dBFS
+    regenerated: int = 0  # draws that came back silent and were drawn again (TextToSound.generate_batch)
     pitch: list[float] = field(default_factory=list)  # soundgen.eval.sheet.pitch_strength of each clip
 
 
@@ -104,6 +105,7 @@ class GenerationReport:
     note: str = FD_NOTE
     classifier_codec: str | None = None  # the codec the classifier also trained through (train-classifier --codec)
     silent_share: float = 0.0  # generated clips peaking below -50 dBFS
+    regenerated_share: float = 0.0  # silent draws that generation drew again, per generated clip
     music_pitched_share: float | None = None  # music prompts (drums aside) whose clips have pitch
     per_category: dict[str, dict[str, float]] = field(default_factory=dict)
     confusion: dict[str, dict[str, int]] = field(default_factory=dict)  # category -> heard as -> clips
@@ -216,6 +218,7 @@ def evaluate_generation(
         torch.cuda.reset_peak_memory_stats()
     generated: list[list[np.ndarray]] = []
     raw: list[list[np.ndarray]] = []
+    redraws: list[int] = []
     audio_s, wall_s = 0.0, 0.0
     for i, spec in enumerate(progress(specs, desc="generate", unit="prompt")):
         sampling = asdict(replace(cfg.sampling, seed=cfg.seed + i))  # its fields are GenerationRequest's
@@ -227,12 +230,14 @@ def evaluate_generation(
         rate = classifier.cfg.sample_rate
         generated.append([judged_audio(a, result.sample_rate, rate) for a in result.audio])
         raw.append([a.mean(axis=0) for a in result.audio])
+        redraws.append(result.regenerated)
     peak_rss = _peak_rss_mb()
     peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     prompt_results, gen_emb = _judge(classifier, specs, generated)
     sample_rate = int(tts.codec.sample_rate)
-    for res, clips in zip(prompt_results, raw, strict=True):
+    for res, clips, redrawn in zip(prompt_results, raw, redraws, strict=True):
         res.silent = sum(is_silent(c) for c in clips)
+        res.regenerated = redrawn
         res.pitch = [round(pitch_strength(c, sample_rate), 3) for c in clips]
     sheet = contact_sheet([f"{s.prompt} [{s.category}]" for s, clips in zip(specs, raw, strict=True) for _ in clips],
                           [c for clips in raw for c in clips], sample_rate, Path(out_dir) / "contact_sheet.png",
@@ -302,6 +307,7 @@ def summarise_categories(report: GenerationReport, reference_by_label: Any = Non
     """Fill the report's silent share, music pitch share, per-category table and confusion matrix."""
     clips = sum(len(p.predicted) for p in report.prompts)
     report.silent_share = sum(p.silent for p in report.prompts) / max(1, clips)
+    report.regenerated_share = sum(p.regenerated for p in report.prompts) / max(1, clips)
     music = [x for p in report.prompts if p.category.startswith("music/") and p.category != "music/drums"
              for x in p.pitch]
     report.music_pitched_share = sum(x >= PITCHED for x in music) / len(music) if music else None
@@ -380,6 +386,7 @@ def markdown(r: GenerationReport) -> str:
         f"| peak GPU memory | {'n/a' if r.peak_gpu_mb is None else f'{r.peak_gpu_mb:.0f} MB'} |",
         f"| classifier held-out accuracy | {acc} |",
         f"| silent generations (peak below -50 dBFS) | {r.silent_share:.3f} |",
+        f"| silent draws drawn again, per clip (generation's silent_retries) | {r.regenerated_share:.3f} |",
     ]
     if r.music_pitched_share is not None:
         share = r.music_pitched_share

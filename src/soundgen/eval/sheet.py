@@ -16,16 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from soundgen.audio.io import SILENT_DBFS, is_silent
 from soundgen.audio.spectral import spectrogram_image
 
-SILENT_DBFS = -50.0
+__all__ = ["PITCHED", "SILENT_DBFS", "contact_sheet", "is_silent", "pitch_strength"]
+
 PITCHED = 0.5
-
-
-def is_silent(audio: np.ndarray, threshold_dbfs: float = SILENT_DBFS) -> bool:
-    """Whether ``audio`` (any shape) peaks below ``threshold_dbfs``."""
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    return peak < 10 ** (threshold_dbfs / 20)
 
 
 def pitch_strength(audio: np.ndarray, sample_rate: int, frame: float = 0.064) -> float:
