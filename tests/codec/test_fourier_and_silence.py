@@ -133,3 +133,30 @@ def test_init_can_leave_a_fitting_decoder_fresh(tmp_path: Path) -> None:
     assert init_from_release(trainer.codec, tmp_path / "released") == ["encoder", "quantizer", "decoder"]
     released = base.decoder.state_dict()
     assert all(torch.equal(v, released[k]) for k, v in trainer.codec.decoder.state_dict().items())
+
+
+def test_a_snake_decoder_trains_on_an_elu_encoders_codes(tmp_path: Path) -> None:
+    from soundgen.codec.config import CodecRunConfig
+    from soundgen.codec.seanet import Snake
+    from soundgen.train.codec import CodecTrainer, init_from_release
+
+    base = _tiny()
+    save_codec(base, tmp_path / "released")
+    cfg = CodecRunConfig.tiny()
+    cfg.model = dataclasses.replace(base.config, decoder_activation="snake")
+    cfg.train.freeze_encoder, cfg.train.discriminator = True, False
+    trainer = CodecTrainer(cfg, torch.device("cpu"))
+    assert not any(isinstance(m, Snake) for m in trainer.codec.encoder.modules())
+    assert sum(isinstance(m, Snake) for m in trainer.codec.decoder.modules()) >= 3
+    assert init_from_release(trainer.codec, tmp_path / "released") == ["encoder", "quantizer"]  # ELU decoder: no fit
+    wav = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 1, 1024)).astype(np.float32) * 0.1)
+    assert torch.equal(trainer.codec.encode(wav), base.encode(wav))  # the codes are the released codec's
+    first = trainer.train_step(wav)["loss/mel"]
+    for _ in range(6):
+        last = trainer.train_step(wav)["loss/mel"]
+    assert last < first
+    save_codec(trainer.codec, tmp_path / "snake")
+    loaded = load_codec(tmp_path / "snake")
+    assert loaded.config.decoder_activation == "snake"
+    codes = loaded.encode(wav)
+    assert torch.allclose(loaded.decode(codes), trainer.codec.eval().decode(codes), atol=1e-5)
