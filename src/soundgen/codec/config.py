@@ -54,6 +54,11 @@ class CodecConfig:
         fourier_dim: width of the Fourier decoder's blocks.
         fourier_blocks: number of its ConvNeXt blocks.
         fourier_n_fft: its inverse-STFT size (``None``: 4 hops).
+        fourier_phase: how the Fourier head makes each bin's phase. ``absolute``: predicted afresh every frame, so
+            nothing joins a frame's partials to the next one's (a steady tone comes out phase-modulated at the frame
+            rate). ``integrated``: each bin's phase goes on from the previous frame's by the bin's own advance plus a
+            predicted deviation, blended (by a predicted gate) with a fresh phase where a sound starts; a recurrence
+            over frames from the start of the clip, so it has no streaming decode.
         silence_gate: decode frames whose codes are exactly the codes of digital silence to exact zeros (with a
             short fade at the edges), so silence in is silence out at every bitrate and a generated pause is quiet.
     """
@@ -86,6 +91,7 @@ class CodecConfig:
     fourier_dim: int = 256
     fourier_blocks: int = 8
     fourier_n_fft: int | None = None
+    fourier_phase: Literal["absolute", "integrated"] = "absolute"
     silence_gate: bool = False
 
     def __post_init__(self) -> None:

@@ -9,6 +9,15 @@ is that of Vocos and WavTokenizer's decoders; this is soundgen's own implementat
 
 The blocks are not causal: each output frame sees ``receptive_frames`` frames on either side, so streaming decode
 (:class:`soundgen.codec.model.DecodeStream`) waits for that much look-ahead and stays equal to offline decoding.
+
+With ``fourier_phase: integrated`` the phase of bin ``k`` in frame ``f`` is not predicted afresh but carried on:
+``u_f = normalise(g_f * u_{f-1} * exp(i (w_k hop + d_f)) + (1 - g_f) * exp(i p_f))``, where ``w_k hop`` is the
+bin's own phase advance over one hop, ``d_f`` a predicted deviation (a steady partial between bins ``k`` and
+``k + 1`` needs ``d = (w - w_k) hop``), ``p_f`` a fresh phase and ``g_f`` a gate in (0, 1) (near 0 where a sound
+starts, near 1 where it goes on). A decoder that predicts absolute phases must get every frame's phases to join
+the previous frame's by itself; measured on the session-9 decoders, none does: a steady 1 kHz tone comes out
+with its phase swinging by ~0.5-1.8 rad at 50 Hz and its multiples, which is the noise under every note
+(docs/codec_recipe.md).
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ class FourierDecoder(nn.Module):
     """
 
     window: torch.Tensor
+    bin_advance: torch.Tensor
 
     def __init__(self, cfg: CodecConfig) -> None:
         super().__init__()
@@ -62,8 +72,14 @@ class FourierDecoder(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.blocks = nn.ModuleList(ConvNeXtBlock(dim) for _ in range(cfg.fourier_blocks))
         self.out_norm = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, 2 * (self.n_fft // 2 + 1))
+        bins = self.n_fft // 2 + 1
+        self.integrated = cfg.fourier_phase == "integrated"
+        self.head = nn.Linear(dim, (4 if self.integrated else 2) * bins)
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        # Each bin's own phase advance over one hop, wrapped to [0, 2 pi) (exact: computed in float64).
+        advance = torch.remainder(2 * torch.pi * torch.arange(bins, dtype=torch.float64) * self.hop / self.n_fft,
+                                  2 * torch.pi)
+        self.register_buffer("bin_advance", advance.float(), persistent=False)
         # Frames of context on each side an output frame depends on: the embedding, every block, and the
         # inverse STFT's overlap (a frame's samples spread over n_fft / hop frames).
         self.receptive_frames = 3 + 3 * cfg.fourier_blocks + -(-self.n_fft // (2 * self.hop))
@@ -74,10 +90,26 @@ class FourierDecoder(nn.Module):
         x = self.norm(x.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
-        h = self.head(self.out_norm(x.transpose(1, 2))).transpose(1, 2).float()  # [B, 2 * bins, F]
-        log_mag, phase = h.chunk(2, dim=1)
+        h = self.head(self.out_norm(x.transpose(1, 2))).transpose(1, 2).float()  # [B, 2 or 4 * bins, F]
+        if self.integrated:
+            log_mag, deviation, phase, gate = h.chunk(4, dim=1)
+            unit = self.integrate_phase(deviation, phase, torch.sigmoid(gate + 2.0))  # a gate starting near 0.9
+        else:
+            log_mag, phase = h.chunk(2, dim=1)
+            unit = torch.polar(torch.ones_like(phase), phase)
         mag = torch.exp(log_mag.clamp(max=4.6))  # |X| <= ~100, as loud as a frame can usefully be
-        return torch.polar(mag, phase)
+        return mag * unit
+
+    def integrate_phase(self, deviation: torch.Tensor, phase: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        """Unit phasors ``[B, bins, F]`` carried from frame to frame (see the module's doc); all inputs
+        ``[B, bins, F]``, ``gate`` in (0, 1). The first frame takes the fresh phase."""
+        step = torch.polar(torch.ones_like(deviation), self.bin_advance[None, :, None] + deviation)
+        fresh = torch.polar(torch.ones_like(phase), phase)
+        out = [fresh[..., 0]]
+        for f in range(1, phase.shape[-1]):
+            z = gate[..., f] * out[-1] * step[..., f] + (1 - gate[..., f]) * fresh[..., f]
+            out.append(z / z.abs().clamp(min=1e-4))
+        return torch.stack(out, dim=-1)
 
     def istft(self, spec: torch.Tensor) -> torch.Tensor:
         """Inverse STFT with "same" padding: ``[B, bins, F]`` -> ``[B, F * hop]`` (frame f centred on sample

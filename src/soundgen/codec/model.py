@@ -16,6 +16,7 @@ from soundgen.codec.fourier import FourierDecoder
 from soundgen.codec.quantizer import QuantizedResult, ResidualVectorQuantizer
 from soundgen.codec.seanet import SEANetDecoder, SEANetEncoder
 from soundgen.codec.streaming import streaming
+from soundgen.errors import ConfigError
 
 GATE_FADE = 0.005  # seconds of fade at the edges of gated silence
 SILENCE_PEAK = 1.0 / 32768  # a frame whose samples all lie within one 16-bit step of zero is digital silence
@@ -277,6 +278,9 @@ class DecodeStream(_Stream):
     """
 
     def __init__(self, codec: Codec) -> None:
+        if getattr(codec.decoder, "integrated", False):
+            raise ConfigError("this codec's Fourier head carries its phase from the start of the clip "
+                              "(fourier_phase: integrated), so it decodes whole clips only, not streams")
         super().__init__(codec, codec.decoder)
         self.context = int(getattr(codec.decoder, "receptive_frames", 0))
         self._codes: torch.Tensor | None = None  # [B, K, n] codes not yet emitted, after ``_left`` context frames
