@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from soundgen.eval.metrics import floor_rise_db, mel_distance, si_sdr, stft_distance
+from soundgen.eval.metrics import floor_rise_db, mel_distance, si_sdr, stft_distance, tone_modulation
 
 
 def _sine(seconds: float = 0.5, rate: int = 16000, freq: float = 440.0) -> torch.Tensor:
@@ -59,3 +59,19 @@ def test_floor_rise_measures_noise_laid_between_harmonics() -> None:
     assert 10 < quiet < loud  # noise raises the floor, more noise raises it more
     assert abs(floor_rise_db(tone, 2 * tone, 16000)) < 0.5  # a louder copy adds no noise
     assert abs(floor_rise_db(noise, noise + 1e-3 * noise[::-1], 16000)) < 1  # noise under noise: nothing to see
+
+
+def test_tone_modulation_reads_the_unsteadiness_of_a_tone() -> None:
+    rate = 16000
+    t = np.arange(rate) / rate
+    steady = tone_modulation(np.sin(2 * np.pi * 1000 * t), 1000, rate)
+    assert steady[0] < 1e-3 and steady[1] < 1e-3
+    assert tone_modulation(np.sin(2 * np.pi * 1003 * t), 1000, rate)[1] < 1e-3  # a detuning is a trend, not noise
+    # phase swinging by 0.5 rad at 50 Hz (frames that do not join): rms 0.5 / sqrt(2); the envelope stays put
+    amp, phase = tone_modulation(np.sin(2 * np.pi * 1000 * t + 0.5 * np.sin(2 * np.pi * 50 * t)), 1000, rate)
+    assert phase == pytest.approx(0.5 / math.sqrt(2), rel=0.05) and amp < 0.01
+    amp, phase = tone_modulation((1 + 0.2 * np.sin(2 * np.pi * 50 * t)) * np.sin(2 * np.pi * 1000 * t), 1000, rate)
+    assert amp == pytest.approx(0.2 / math.sqrt(2), rel=0.05) and phase < 0.01
+    harmonics = np.sin(2 * np.pi * 440 * t) + 0.3 * np.sin(2 * np.pi * 880 * t)  # the next harmonic is filtered out
+    assert max(tone_modulation(harmonics, 440, rate)) < 0.02
+    assert all(math.isnan(v) for v in tone_modulation(np.zeros(rate), 440, rate))

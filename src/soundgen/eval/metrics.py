@@ -89,6 +89,29 @@ def floor_rise_db(
     return floor(e) - floor(r)
 
 
+def tone_modulation(audio: np.ndarray, freq: float, sample_rate: int, smooth: float = 0.004) -> tuple[float, float]:
+    """How unsteady a steady tone at ``freq`` came back: (amplitude, phase) modulation, both rms.
+
+    Complex demodulation: ``audio`` is shifted down by ``freq`` and smoothed by a Hann window of ``smooth``
+    seconds (4 ms: modulation up to ~250 Hz passes, the next harmonic does not), giving the tone's envelope and
+    phase over time. Returns the rms of the envelope relative to its mean (0: steady) and the rms in radians of
+    the phase after its straight-line trend (a small detuning) is removed (0: steady). A codec whose frames do
+    not join in phase modulates a tone at its frame rate and multiples.
+    """
+    x = np.asarray(audio, dtype=np.float64).reshape(-1)
+    t = np.arange(len(x)) / sample_rate
+    n = max(3, int(round(smooth * sample_rate)))
+    window = np.hanning(n + 2)[1:-1]
+    base = np.convolve(x * np.exp(-2j * np.pi * freq * t), window / window.sum(), mode="valid")
+    if len(base) < 2 or not np.abs(base).mean() > 0:
+        return float("nan"), float("nan")
+    amp = np.abs(base)
+    phase = np.unwrap(np.angle(base))
+    idx = np.arange(len(phase))
+    phase = phase - np.polyval(np.polyfit(idx, phase, 1), idx)
+    return float(amp.std() / amp.mean()), float(np.sqrt(np.mean(phase**2)))
+
+
 def si_sdr(ref: torch.Tensor | np.ndarray, est: torch.Tensor | np.ndarray, eps: float = 1e-8) -> float:
     """Scale-invariant signal-to-distortion ratio in dB (higher is better), mean over leading dims."""
     r, e = _match(ref, est)
