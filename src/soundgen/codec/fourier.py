@@ -80,6 +80,10 @@ class FourierDecoder(nn.Module):
         advance = torch.remainder(2 * torch.pi * torch.arange(bins, dtype=torch.float64) * self.hop / self.n_fft,
                                   2 * torch.pi)
         self.register_buffer("bin_advance", advance.float(), persistent=False)
+        if self.integrated:  # start with every bin advancing at its own rate: a steady tone is steady from step 0
+            with torch.no_grad():
+                self.head.weight[bins : 2 * bins].zero_()
+                self.head.bias[bins : 2 * bins].zero_()
         # Frames of context on each side an output frame depends on: the embedding, every block, and the
         # inverse STFT's overlap (a frame's samples spread over n_fft / hop frames).
         self.receptive_frames = 3 + 3 * cfg.fourier_blocks + -(-self.n_fft // (2 * self.hop))
@@ -93,6 +97,10 @@ class FourierDecoder(nn.Module):
         h = self.head(self.out_norm(x.transpose(1, 2))).transpose(1, 2).float()  # [B, 2 or 4 * bins, F]
         if self.integrated:
             log_mag, deviation, phase, gate = h.chunk(4, dim=1)
+            # within a quarter turn per hop of the bin's own advance: a bin holds partials within about a bin
+            # of its centre (half-way to the next needs an eighth of a turn), and no deviation can alias to
+            # another bin's rate
+            deviation = 0.5 * torch.pi * torch.tanh(deviation)
             unit = self.integrate_phase(deviation, phase, torch.sigmoid(gate + 2.0))  # a gate starting near 0.9
         else:
             log_mag, phase = h.chunk(2, dim=1)
