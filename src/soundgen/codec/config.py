@@ -25,6 +25,8 @@ class CodecConfig:
         kernel_size: kernel of the first and last convolution.
         residual_kernel_size: kernel of the dilated convolutions in residual units.
         activation: ``elu`` or ``snake`` (periodic, per-channel learned frequency).
+        decoder_base_channels: channels of the SEANet decoder's last stage, doubling towards its first as in the
+            encoder (``None``: ``base_channels``). A decoder for a frozen encoder's codes can be wider than it.
         decoder_activation: activation of the SEANet decoder alone (``None``: ``activation``). Lets a decoder
             retrained on a frozen encoder's codes try Snake while the encoder, and so the codes, stay as they are.
         lstm_layers: layers of a unidirectional LSTM at the bottleneck (0 = none).
@@ -74,6 +76,7 @@ class CodecConfig:
     residual_kernel_size: int = 3
     activation: Activation = "elu"
     decoder_activation: Activation | None = None
+    decoder_base_channels: int | None = None
     lstm_layers: int = 0
     latent_dim: int = 128
     n_codebooks: int = 12

@@ -49,9 +49,10 @@ class ResidualUnit(nn.Module):
         return x + self.block(x)
 
 
-def _stage_channels(cfg: CodecConfig) -> list[int]:
+def _stage_channels(cfg: CodecConfig, base: int | None = None) -> list[int]:
     """Channels before each encoder stage and after the last one: ``len(strides) + 1`` values."""
-    return [min(cfg.max_channels, cfg.base_channels * 2**i) for i in range(len(cfg.strides) + 1)]
+    base = base or cfg.base_channels
+    return [min(cfg.max_channels, base * 2**i) for i in range(len(cfg.strides) + 1)]
 
 
 def _residual_units(cfg: CodecConfig, channels: int, activation: str) -> list[nn.Module]:
@@ -88,7 +89,7 @@ class SEANetDecoder(nn.Module):
 
     def __init__(self, cfg: CodecConfig) -> None:
         super().__init__()
-        chans = _stage_channels(cfg)[::-1]
+        chans = _stage_channels(cfg, cfg.decoder_base_channels)[::-1]
         strides = cfg.strides[::-1]
         act = cfg.decoder_activation or cfg.activation
         layers: list[nn.Module] = [CausalConv1d(cfg.latent_dim, chans[0], cfg.kernel_size)]
