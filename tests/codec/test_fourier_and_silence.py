@@ -226,7 +226,7 @@ def test_a_wider_decoder_keeps_the_encoder_and_its_codes(tmp_path: Path) -> None
     save_codec(base, tmp_path / "released")
     wide = build_codec(dataclasses.replace(base.config, decoder_base_channels=2 * base.config.base_channels))
     n_params = [sum(p.numel() for p in m.parameters()) for m in (base.decoder, wide.decoder)]
-    assert n_params[1] > 2 * n_params[0]
+    assert n_params[1] > 1.2 * n_params[0]  # (the tiny config caps its stages at 16 channels)
     assert init_from_release(wide, tmp_path / "released") == ["encoder", "quantizer"]
     wav = torch.from_numpy(np.random.default_rng(1).standard_normal((1, 1, 1024)).astype(np.float32) * 0.1)
     assert torch.equal(wide.eval().encode(wav), base.encode(wav))
