@@ -6,7 +6,7 @@ noise under every note (docs/codec_recipe.md). For each codec this sends steady 
 2500 Hz, 3 s at -6 dBFS) through its encoder and decoder, unquantized and at the codebooks the LM writes (4 =
 2 kbps), and reports :func:`soundgen.eval.metrics.tone_modulation` of the middle 2 s: the rms of the envelope
 relative to its mean and the rms of the phase in radians (0 and 0 for a steady tone), beside the level of the
-strongest spur 20-400 Hz away from the tone (dB below the tone).
+strongest spur 20-400 Hz away from the tone (dB relative to the tone) and where the three strongest lie.
 
     python benchmarks/codec_tone_probe.py --models models/default/codec RUN/export ... [--codebooks 4]
         [--tones 440,1000,2500] [--out JSON]
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,21 +30,31 @@ from soundgen.eval.metrics import tone_modulation
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _spur_db(y: np.ndarray, freq: float, rate: int) -> float:
-    """The strongest spectral line 20-400 Hz either side of ``freq``, dB relative to the tone's."""
+def _spurs(y: np.ndarray, freq: float, rate: int) -> tuple[float, list[float]]:
+    """The strongest spectral line 20-400 Hz either side of ``freq``, dB relative to the tone's, and the offsets
+    from the tone (Hz, rounded to 5) of the three strongest such lines: a modulation at rate r puts lines at +-r."""
     spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
     freqs = np.fft.rfftfreq(len(y), 1 / rate)
     tone = spec[np.abs(freqs - freq) <= 5].max()
-    near = (np.abs(freqs - freq) >= 20) & (np.abs(freqs - freq) <= 400)
-    return float(20 * np.log10(max(spec[near].max(), 1e-12) / max(tone, 1e-12)))
+    near = np.flatnonzero((np.abs(freqs - freq) >= 20) & (np.abs(freqs - freq) <= 400))
+    level = float(20 * np.log10(max(spec[near].max(), 1e-12) / max(tone, 1e-12)))
+    offsets: list[float] = []
+    for i in near[np.argsort(spec[near])[::-1]]:
+        off = float(5 * round((freqs[i] - freq) / 5))
+        if all(abs(off - o) > 10 for o in offsets):
+            offsets.append(off)
+        if len(offsets) == 3:
+            break
+    return level, offsets
 
 
-def probe(codec: torch.nn.Module, tones: list[float], codebooks: int) -> dict[str, dict[str, float]]:
-    """``{"<tone> Hz unquantized" | "<tone> Hz <k> codebooks": {amplitude_rms, phase_rms, spur_db}}``."""
+def probe(codec: Any, tones: list[float], codebooks: int) -> dict[str, dict[str, Any]]:
+    """``{"<tone> Hz unquantized" | "<tone> Hz <k> codebooks": {amplitude_rms, phase_rms, spur_db,
+    spur_offsets_hz}}``."""
     rate = int(codec.sample_rate)
     t = np.arange(3 * rate) / rate
     keep = slice(rate // 2, rate // 2 + 2 * rate)
-    rows: dict[str, dict[str, float]] = {}
+    rows: dict[str, dict[str, Any]] = {}
     for freq in tones:
         x = torch.from_numpy((0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32))[None, None]
         with torch.no_grad():
@@ -53,8 +64,9 @@ def probe(codec: torch.nn.Module, tones: list[float], codebooks: int) -> dict[st
         for name, y in outs.items():
             seg = y[0, 0, : x.shape[-1]].float().numpy()[keep]
             amp, phase = tone_modulation(seg, freq, rate)
+            level, offsets = _spurs(seg, freq, rate)
             rows[f"{freq:g} Hz {name}"] = {"amplitude_rms": round(amp, 4), "phase_rms": round(phase, 4),
-                                           "spur_db": round(_spur_db(seg, freq, rate), 1)}
+                                           "spur_db": round(level, 1), "spur_offsets_hz": offsets}
     return rows
 
 
