@@ -27,6 +27,10 @@ class CodecConfig:
         activation: ``elu`` or ``snake`` (periodic, per-channel learned frequency).
         decoder_base_channels: channels of the SEANet decoder's last stage, doubling towards its first as in the
             encoder (``None``: ``base_channels``). A decoder for a frozen encoder's codes can be wider than it.
+        decoder_upsample: how the SEANet decoder upsamples: ``transposed`` convolutions, or ``linear``
+            interpolation followed by a causal convolution (kernel ``2 * stride - 1``), which has no pattern repeated
+            once per input sample (the transposed convolutions' such pattern modulates every partial above ~500 Hz
+            at 50 and 200 Hz: docs/codec_recipe.md).
         decoder_activation: activation of the SEANet decoder alone (``None``: ``activation``). Lets a decoder
             retrained on a frozen encoder's codes try Snake while the encoder, and so the codes, stay as they are.
         lstm_layers: layers of a unidirectional LSTM at the bottleneck (0 = none).
@@ -77,6 +81,7 @@ class CodecConfig:
     activation: Activation = "elu"
     decoder_activation: Activation | None = None
     decoder_base_channels: int | None = None
+    decoder_upsample: Literal["transposed", "linear"] = "transposed"
     lstm_layers: int = 0
     latent_dim: int = 128
     n_codebooks: int = 12

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from soundgen.codec.config import CodecConfig
-from soundgen.codec.streaming import CausalConv1d, CausalConvTranspose1d, CausalLSTM
+from soundgen.codec.streaming import CausalConv1d, CausalConvTranspose1d, CausalLinearUpsample1d, CausalLSTM
 
 
 class Snake(nn.Module):
@@ -96,10 +96,11 @@ class SEANetDecoder(nn.Module):
         if cfg.lstm_layers:
             layers.append(CausalLSTM(chans[0], cfg.lstm_layers))
         for i, stride in enumerate(strides):
-            layers += [
-                make_activation(act, chans[i]),
-                CausalConvTranspose1d(chans[i], chans[i + 1], 2 * stride, stride),
-            ]
+            layers.append(make_activation(act, chans[i]))
+            if cfg.decoder_upsample == "linear":
+                layers += [CausalLinearUpsample1d(stride), CausalConv1d(chans[i], chans[i + 1], 2 * stride - 1)]
+            else:
+                layers.append(CausalConvTranspose1d(chans[i], chans[i + 1], 2 * stride, stride))
             layers += _residual_units(cfg, chans[i + 1], act)
         layers += [make_activation(act, chans[-1]), CausalConv1d(chans[-1], cfg.channels, cfg.kernel_size)]
         self.model = nn.Sequential(*layers)

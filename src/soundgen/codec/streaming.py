@@ -147,6 +147,38 @@ class CausalConvTranspose1d(StreamingModule):
         return y + bias[:, None]
 
 
+class CausalLinearUpsample1d(StreamingModule):
+    """Causal linear interpolation by an integer factor, ``[B, C, F] -> [B, C, F * stride]``: output sample
+    ``f * stride + r`` is ``x[f - 1] + (r + 1) / stride * (x[f] - x[f - 1])`` (``x[-1] = 0``), so it sees inputs up
+    to ``f`` only and streams with one sample of state. No weights: followed by a convolution, it is the
+    "resize, then convolve" upsampler, whose output does not repeat a learned pattern once per input sample as a
+    transposed convolution's does.
+    """
+
+    ramp: torch.Tensor
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.register_buffer("ramp", torch.arange(1, stride + 1, dtype=torch.float32) / stride, persistent=False)
+        self._last: torch.Tensor | None = None
+
+    def reset_state(self) -> None:
+        self._last = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Args: x ``[B, C, F]``. Returns ``[B, C, F * stride]``."""
+        if self.is_streaming:
+            before = self._last if self._last is not None else x.new_zeros(x.shape[0], x.shape[1], 1)
+            self._last = x[..., -1:] if x.shape[-1] else before
+        else:
+            before = x.new_zeros(x.shape[0], x.shape[1], 1)
+        prev = torch.cat([before, x[..., :-1]], dim=-1)
+        ramp = self.ramp.to(x.dtype)
+        out = prev[..., None] + ramp * (x - prev)[..., None]  # [B, C, F, stride]
+        return out.reshape(x.shape[0], x.shape[1], -1)
+
+
 class CausalLSTM(StreamingModule):
     """A unidirectional LSTM with a skip connection, ``[B, C, T] -> [B, C, T]``; keeps ``(h, c)`` when streaming."""
 
