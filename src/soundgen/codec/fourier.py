@@ -82,7 +82,7 @@ class FourierDecoder(nn.Module):
         self.register_buffer("bin_advance", advance.float(), persistent=False)
         if self.integrated:  # start with every bin advancing at its own rate: a steady tone is steady from step 0
             with torch.no_grad():
-                self.head.weight[bins : 2 * bins].zero_()
+                self.head.weight[bins : 2 * bins].zero_()  # the deviation's rows (see spectrum)
                 self.head.bias[bins : 2 * bins].zero_()
         # Frames of context on each side an output frame depends on: the embedding, every block, and the
         # inverse STFT's overlap (a frame's samples spread over n_fft / hop frames).
@@ -95,18 +95,19 @@ class FourierDecoder(nn.Module):
         for block in self.blocks:
             x = block(x)
         h = self.head(self.out_norm(x.transpose(1, 2))).transpose(1, 2).float()  # [B, 2 or 4 * bins, F]
-        if self.integrated:
-            log_mag, deviation, phase, gate = h.chunk(4, dim=1)
-            # within a quarter turn per hop of the bin's own advance: a bin holds partials within about a bin
-            # of its centre (half-way to the next needs an eighth of a turn), and no deviation can alias to
-            # another bin's rate
-            deviation = 0.5 * torch.pi * torch.tanh(deviation)
-            unit = self.integrate_phase(deviation, phase, torch.sigmoid(gate + 2.0))  # a gate starting near 0.9
-        else:
+        if not self.integrated:
             log_mag, phase = h.chunk(2, dim=1)
-            unit = torch.polar(torch.ones_like(phase), phase)
-        mag = torch.exp(log_mag.clamp(max=4.6))  # |X| <= ~100, as loud as a frame can usefully be
-        return mag * unit
+            return torch.polar(self._magnitude(log_mag), phase)
+        log_mag, deviation, phase, gate = h.chunk(4, dim=1)  # (the layout the session-10 runs were trained with)
+        # within a quarter turn per hop of the bin's own advance: a bin holds partials within about a bin of its
+        # centre (half-way to the next needs an eighth of a turn), and no deviation can alias to another bin's rate
+        deviation = 0.5 * torch.pi * torch.tanh(deviation)
+        unit = self.integrate_phase(deviation, phase, torch.sigmoid(gate + 2.0))  # a gate starting near 0.9
+        return self._magnitude(log_mag) * unit
+
+    @staticmethod
+    def _magnitude(log_mag: torch.Tensor) -> torch.Tensor:
+        return torch.exp(log_mag.clamp(max=4.6))  # |X| <= ~100, as loud as a frame can usefully be
 
     def integrate_phase(self, deviation: torch.Tensor, phase: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
         """Unit phasors ``[B, bins, F]`` carried from frame to frame (see the module's doc); all inputs
