@@ -57,3 +57,31 @@ def test_wrong_sample_rate_is_a_clear_error(tmp_path: Path) -> None:
     make_dataset(tmp_path, [0.5])
     with pytest.raises(SoundgenError, match="--sample-rate 24000"):
         AudioCropDataset(tmp_path, "train", 0.5, 24000)
+
+
+def _peak_frequency(x: np.ndarray) -> float:
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.argmax(spec) * SR / len(x))
+
+
+def test_pitch_shift_moves_every_frequency_within_its_range(tmp_path: Path) -> None:
+    t = np.arange(3 * SR) / SR
+    write_audio(tmp_path / "audio/tone.wav", (0.5 * np.sin(2 * np.pi * 1000.0 * t))[None].astype(np.float32), SR)
+    write_manifest(tmp_path, "train", [Clip(id="tone", location="audio/tone.wav", duration=3.0, sample_rate=SR,
+                                            caption="a 1 kHz tone")])
+    plain = AudioCropDataset(tmp_path, "train", segment_seconds=1.0, sample_rate=SR, seed=0)
+    assert abs(_peak_frequency(plain[0][0].numpy()) - 1000.0) <= 1.0  # off: the clip as it is
+    shifted = AudioCropDataset(tmp_path, "train", segment_seconds=1.0, sample_rate=SR, seed=0, pitch_shift_semitones=2)
+    peaks = []
+    for i in range(24):
+        crop = shifted[i]
+        assert crop.shape == (1, SR) and crop.dtype == torch.float32
+        assert torch.isfinite(crop).all() and float(crop[0, -100:].abs().max()) > 0.3  # no padding at the end
+        peaks.append(_peak_frequency(crop[0].numpy()))
+    lo, hi = 1000.0 * 2 ** (-2 / 12), 1000.0 * 2 ** (2 / 12)
+    assert all(lo - 2 <= f <= hi + 2 for f in peaks), peaks
+    assert min(peaks) < 960 and max(peaks) > 1040  # both ways, not only near the edges of the range
+    assert len({round(f) for f in peaks}) > 12  # a continuum of frequencies, not a few
+    assert torch.equal(shifted[5], shifted[5])  # seeded crops stay deterministic
+    with pytest.raises(SoundgenError, match="pitch_shift_semitones"):
+        AudioCropDataset(tmp_path, "train", 1.0, SR, pitch_shift_semitones=-1)

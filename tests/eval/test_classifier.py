@@ -101,6 +101,10 @@ def test_eval_generation_cli(
             "2",
             "--duration",
             "0.1",
+            "--seed",
+            "7",
+            "--top-k",
+            "30",
             "--out",
             str(out),
         ]
@@ -112,6 +116,9 @@ def test_eval_generation_cli(
     assert report["prompts"][1]["adherence"] is None  # 'speech' is not a category the classifier knows
     assert report["real_time_factor"] > 0 and report["peak_rss_mb"] > 50
     md = (out / "report.md").read_text()
+    settings = report["settings"]  # what made the sounds, so the figures can be made again
+    assert (settings["count"], settings["duration"], settings["seed"], settings["top_k"]) == (2, 0.1, 7, 30)
+    assert settings["cfg_coef"] == 3.0 and "top-k 30" in md and "seed 7" in md
     assert FD_NOTE in md and "speech" in md
     ref = report["reference"]
     assert ref["clips"] == 9 and ref["codebooks"] == tts.lm.cfg.n_codebooks

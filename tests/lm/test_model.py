@@ -204,14 +204,14 @@ def test_sampling_filters() -> None:
 
 def test_top_k_draws_follow_the_renormalised_distribution() -> None:
     logits = torch.tensor([[2.0, 0.0, 1.0, -1.0, 3.0, -2.0]]).expand(4000, -1)
-    drawn = sample_tokens(logits, SamplingParams(top_k=3), torch.Generator().manual_seed(1))
+    drawn = sample_tokens(logits, SamplingParams(temperature=1.0, top_k=3), torch.Generator().manual_seed(1))
     counts = torch.bincount(drawn, minlength=6).float() / drawn.numel()
     expected = torch.zeros(6)
     expected[[4, 0, 2]] = torch.softmax(torch.tensor([3.0, 2.0, 1.0]), dim=0)
     assert counts[[1, 3, 5]].sum() == 0  # never outside the top 3
     torch.testing.assert_close(counts, expected, atol=0.03, rtol=0.0)
     # top-k then top-p: the nucleus of 0.7 within the top 3 is {4, 0} (0.665 < 0.7 before token 0)
-    drawn = sample_tokens(logits, SamplingParams(top_k=3, top_p=0.7), torch.Generator().manual_seed(2))
+    drawn = sample_tokens(logits, SamplingParams(temperature=1.0, top_k=3, top_p=0.7), torch.Generator().manual_seed(2))
     assert set(drawn.unique().tolist()) == {0, 4}
     # the temperature applies before the top-k cut
     drawn = sample_tokens(logits, SamplingParams(temperature=2.0, top_k=5), torch.Generator().manual_seed(3))

@@ -76,3 +76,18 @@ def test_the_bounds_themselves_are_allowed_and_published(server: LiveServer) -> 
     for name, limit in LIMITS.items():
         assert (settings[name]["minimum"], settings[name]["maximum"]) == (limit.minimum, limit.maximum)
         assert settings[name]["default"] == getattr(SamplingParams(), name)
+
+
+def test_the_page_shows_the_defaults_before_the_api_answers() -> None:
+    """The page's controls start at the defaults (the API's /info replaces them once it answers; until then, or if
+    it does not, a sound made from the page must still be made with the defaults)."""
+    import re
+
+    import soundgen.service as service
+
+    page = (Path(service.__file__).parent / "web" / "index.html").read_text()
+    for name, element in {"cfg_coef": "cfg", "temperature": "temperature", "top_k": "top-k", "top_p": "top-p"}.items():
+        tag = re.search(rf'<input id="{element}" [^>]*>', page)
+        assert tag is not None, element
+        value = re.search(r'value="([^"]*)"', tag.group(0))
+        assert value is not None and float(value.group(1)) == getattr(SamplingParams(), name), (name, tag.group(0))

@@ -163,6 +163,11 @@ class CodecTrainConfig:
         steps: total optimisation steps.
         batch_size: examples per step.
         segment_seconds: length of each training crop.
+        pitch_shift_semitones: each training crop is resampled by a random factor of up to this many semitones
+            either way (drawn uniformly; pitch and speed change together; 0 = off; validation crops never). The
+            rendered music of the corpora is tuned to equal temperament, so without it a codec meets only the
+            frequencies of its notes and their harmonics, and learns to render those alone (docs/codec_recipe.md,
+            session 11's tone probe); a shift of a semitone or more puts every frequency in its training data.
         lr: Adam learning rate (generator and discriminator).
         lr_decay_start: step from which the learning rate decays (None: constant, as EnCodec trains). From there it
             follows half a cosine from ``lr`` down to ``lr * lr_min_ratio`` over ``lr_decay_steps`` steps, then stays
@@ -212,6 +217,7 @@ class CodecTrainConfig:
     steps: int = 100_000
     batch_size: int = 8
     segment_seconds: float = 1.0
+    pitch_shift_semitones: float = 0.0
     lr: float = 3e-4
     lr_decay_start: int | None = None
     lr_decay_steps: int = 10_000
@@ -262,6 +268,8 @@ class CodecTrainConfig:
             raise ValueError(f"lr_decay_steps={self.lr_decay_steps} must be at least 1")
         if not 0.0 <= self.lr_min_ratio <= 1.0:
             raise ValueError(f"lr_min_ratio={self.lr_min_ratio} must be between 0 and 1")
+        if not 0.0 <= self.pitch_shift_semitones <= 12.0:
+            raise ValueError(f"pitch_shift_semitones={self.pitch_shift_semitones} must be between 0 and 12")
 
     @classmethod
     def tiny(cls) -> CodecTrainConfig:

@@ -110,6 +110,9 @@ class GenerationReport:
     per_category: dict[str, dict[str, float]] = field(default_factory=dict)
     confusion: dict[str, dict[str, int]] = field(default_factory=dict)  # category -> heard as -> clips
     contact_sheet: str | None = None  # file name of the spectrogram sheet beside the report
+    # how the sounds were made, so that the figures can be made again: sounds per prompt, seconds each, and the
+    # sampling settings (the first prompt's seed; prompt i uses seed + i)
+    settings: dict[str, object] = field(default_factory=dict)
 
 
 def read_prompts(path: str | Path) -> list[PromptSpec]:
@@ -270,6 +273,7 @@ def evaluate_generation(
         classifier_labels=list(classifier.cfg.labels),
         reference={k: v for k, v in reference.items() if k != "per_label"},
         contact_sheet=sheet.name,
+        settings={"count": cfg.count, "duration": cfg.duration, **asdict(replace(cfg.sampling, seed=cfg.seed))},
     )
     summarise_categories(report, reference_by_label=reference.get("per_label"))
     write_report(report, out_dir)
@@ -388,6 +392,14 @@ def markdown(r: GenerationReport) -> str:
         f"| silent generations (peak below -50 dBFS) | {r.silent_share:.3f} |",
         f"| silent draws drawn again, per clip (generation's silent_retries) | {r.regenerated_share:.3f} |",
     ]
+    if r.settings:
+        st = r.settings
+        negative = f", negative prompt {st['negative_prompt']!r}" if st.get("negative_prompt") else ""
+        lines.append(
+            f"| sounds made with | {st['count']} per prompt, {st['duration']:g} s each, seed {st['seed']} (prompt i: "
+            f"seed + i), cfg {st['cfg_coef']:g}, temperature {st['temperature']:g}, top-k {st['top_k']}, "
+            f"top-p {st['top_p']:g}{negative} |"
+        )
     if r.music_pitched_share is not None:
         share = r.music_pitched_share
         lines.append(f"| music clips with pitch (drums aside; periodicity >= {PITCHED}) | {share:.3f} |")

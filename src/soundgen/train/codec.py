@@ -259,7 +259,9 @@ def _loaders(cfg: CodecRunConfig, data_dir: Path) -> tuple[DataLoader[torch.Tens
     from soundgen.data.datasets import AudioCropDataset
 
     t, m = cfg.train, cfg.model
-    train = AudioCropDataset(data_dir, "train", t.segment_seconds, m.sample_rate)
+    train = AudioCropDataset(
+        data_dir, "train", t.segment_seconds, m.sample_rate, pitch_shift_semitones=t.pitch_shift_semitones
+    )
     loader = DataLoader(train, batch_size=t.batch_size, shuffle=True, num_workers=t.num_workers, drop_last=False)
     try:
         valid = AudioCropDataset(data_dir, "valid", t.segment_seconds, m.sample_rate, seed=t.seed)
