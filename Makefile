@@ -89,22 +89,24 @@ demo-train: setup
 # decoder, and the LM starts from the previous release's LM (--init). PREVIOUS_RELEASE is the commit whose
 # models/default this release started from; `make previous-model` checks it out into runs/, so that the chain
 # reproduces this release from the repository alone. The step counts are those of the shipped model.
-# CODEC_STEPS=0 keeps the previous release's codec as it is, as this release (session 11) and sessions 9 and 10 did (a
-# further 6,850-step fine-tune of its decoder on the seed-3 draw scored no better held out; docs/codec_recipe.md). CODEC_STEPS=N
+# CODEC_STEPS=0 keeps the previous release's codec as it is, as this release (session 12) and sessions 9-11 did (a
+# further 6,850-step fine-tune of its decoder on the seed-3 draw scored no better held out, and session 12's 8,050 steps
+# on pitch-shifted crops only by small margins; docs/codec_recipe.md). CODEC_STEPS=N
 # fine-tunes its decoder N more steps (configs/codec/decoder_finetune.yaml: the encoder and codes stay, so the LM's
 # tokens are unchanged, and the entropy tables carry over).
 # CORPUS_SEED draws a fresh corpus of the same recipe, so continued training sees new clips; this release drew
-# seed 5 with the corpus packages installed (`make corpus-packages`; under --licences permissive they add
-# SuperTuxKart's CC-BY/CC0 sounds, 0.11 h) and --extra-packages. Its LM ran LM_STEPS from the previous release.
+# seed 6 with the corpus packages installed (`make corpus-packages`; under --licences permissive they add
+# SuperTuxKart's CC-BY/CC0 sounds, 0.11 h) and --extra-packages. Its LM ran LM_STEPS from the previous release
+# (session 12 planned 3,000 and resumed the run at step 1,000 with --steps 4000).
 DEFAULT_DIR ?= runs/default
-PREVIOUS_RELEASE ?= e6309c5
+PREVIOUS_RELEASE ?= 522ced2
 PREVIOUS_MODEL ?= runs/previous-model
 SFX_MINUTES ?= 15
 PHRASE_MINUTES ?= 30
 SCORE_HOURS ?= 0.3
-CORPUS_SEED ?= 5
+CORPUS_SEED ?= 6
 CODEC_STEPS ?= 0
-LM_STEPS ?= 3000
+LM_STEPS ?= 4000
 RELEASE_DIR ?= models/default
 
 previous-model:
