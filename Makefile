@@ -108,6 +108,10 @@ CORPUS_SEED ?= 6
 CODEC_STEPS ?= 0
 LM_STEPS ?= 4000
 RELEASE_DIR ?= models/default
+# The judge of prompt adherence: the committed classifier (session 12; models/eval-classifier/README.md), so that
+# releases are scored on one scale. EVAL_CLASSIFIER= (empty) trains a new one on this corpus through this codec,
+# as a release that changes the codec should (the committed one has heard only the bundled decoder).
+EVAL_CLASSIFIER ?= models/eval-classifier
 
 previous-model:
 	@test -f $(PREVIOUS_MODEL)/lm/config.json || { mkdir -p $(PREVIOUS_MODEL) && \
@@ -149,9 +153,13 @@ endif
 	$(SG) lm train --config configs/lm/default.yaml --tokens $(DEFAULT_DIR)/tokens --codec $(DEFAULT_DIR)/codec \
 	  --init $(PREVIOUS_MODEL) --out $(DEFAULT_DIR)/lm-run --steps $(LM_STEPS)
 	$(SG) lm export $(DEFAULT_DIR)/lm-run --codec $(DEFAULT_DIR)/codec --out $(DEFAULT_DIR)/model --fp16 --force
+ifeq ($(EVAL_CLASSIFIER),)
 	test -f $(DEFAULT_DIR)/classifier/report.json || \
 	  $(SG) eval train-classifier --data $(DEFAULT_DIR)/corpus --out $(DEFAULT_DIR)/classifier --epochs 8 \
 	  --max-clips-per-label 120 --codec $(DEFAULT_DIR)/codec
+else
+	test -f $(DEFAULT_DIR)/classifier/report.json || cp -r $(EVAL_CLASSIFIER) $(DEFAULT_DIR)/classifier
+endif
 	$(SG) eval prompts --data $(DEFAULT_DIR)/corpus --classifier $(DEFAULT_DIR)/classifier \
 	  --out $(DEFAULT_DIR)/eval_prompts.jsonl
 	$(SG) eval codec --model $(DEFAULT_DIR)/codec --data $(DEFAULT_DIR)/corpus --bitrates 1.5,2,3,6,12 --max-clips 12 \
