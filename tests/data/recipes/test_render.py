@@ -125,3 +125,16 @@ def test_render_all_renders_package_midi_in_a_pool(tmp_path: Path, smf_one_note:
     assert all(c.category == "music/soundtrack" and c.licence.startswith("GPL-2.0") for c in summary.clips)
     assert summary.seconds["openttd-openmsx"] > 2 * TAIL_SECONDS + 2.0 / 1.1  # tempo factors are 0.9..1.1
     assert all((tmp_path / "staging" / c.path).is_file() for c in summary.clips)
+
+
+def test_a_rendering_does_not_depend_on_what_the_process_rendered_before(smf_one_note: SmfMaker) -> None:
+    # the synth is shared within a process; a long organ note cut off by max_seconds must not sound into the next
+    # rendering (it did: "all sounds off" only starts a quick release), or a corpus' clips depend on worker order
+    from soundgen.data.recipes import render
+
+    render._SYNTH_CACHE.clear()
+    first = render_midi(smf_one_note(0.5, note=69, program=0), SOUNDFONT_PATH, SR).samples
+    render_midi(smf_one_note(3.0, note=48, program=19), SOUNDFONT_PATH, SR, max_seconds=1.0)
+    again = render_midi(smf_one_note(0.5, note=69, program=0), SOUNDFONT_PATH, SR).samples
+    assert first.shape == again.shape
+    assert np.array_equal(first, again)

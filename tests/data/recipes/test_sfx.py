@@ -92,9 +92,10 @@ def test_phrases_have_pitch_and_say_what_they_are() -> None:
         assert p.category == f"music/{family}" and np.isfinite(p.samples).all() and len(p.samples) > SR // 2
         assert family in " ".join(p.captions) or "drum" in p.captions[0] or any(
             w in p.captions[0] for w in ("piano", "organ", "string", "violin", "cello", "trumpet", "horn"))
-        again = phrase(family, 0, SOUNDFONT_PATH).samples  # after another phrase on the same synthesiser
-        err = float(np.sqrt(np.mean((again - p.samples) ** 2)) / np.sqrt(np.mean(p.samples**2)))
-        assert again.shape == p.samples.shape and err < 10 ** (-50 / 20)  # the synth's voice state: below -50 dB
+        # after other phrases on the same synthesiser: the same samples (the previous voices' release used to sound
+        # into the next phrase, so a corpus' clips depended on the order its worker rendered them in)
+        again = phrase(family, 0, SOUNDFONT_PATH).samples
+        assert np.array_equal(again, p.samples)
     piano = phrase("piano", 1, SOUNDFONT_PATH).samples
     spec = np.abs(np.fft.rfft(piano))
     assert spec.max() > 20 * np.median(spec)  # peaks of notes, not a noise floor

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soundgen.data.recipes.render import PERCUSSION_CHANNEL, synth_for
+from soundgen.data.recipes.render import PERCUSSION_CHANNEL, silence, synth_for
 
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)
@@ -147,8 +147,9 @@ def _play(synth: object, events: list[tuple[float, int, int, int]], total: float
 
 
 def _reset(synth: object) -> None:
-    """Silence every voice and put every channel's controllers, pitch bend and program back to their defaults."""
-    synth.sounds_off()  # type: ignore[attr-defined]
+    """Silence every voice (waiting out their release: see render.silence) and put every channel's controllers,
+    pitch bend and program back to their defaults."""
+    silence(synth)
     for chan in range(16):
         synth.control_change(chan, 121, 0)  # type: ignore[attr-defined]  # reset all controllers
         for controller, value in ((7, 100), (10, 64), (11, 127), (1, 0), (64, 0)):  # volume, pan, expression, ...

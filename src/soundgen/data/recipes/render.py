@@ -134,6 +134,19 @@ def _events(midi: bytes, arrangement: Arrangement, label: str) -> list:  # type:
     return kept
 
 
+def silence(synth: object) -> None:
+    """Silence a shared synth before a rendering. "All sounds off" only starts a quick release, so the voices a
+    previous rendering left (a note cut off at ``max_seconds``, a long decay) would otherwise sound into the start
+    of the next one, and what a clip sounds like would depend on which clips the same worker rendered before it.
+    Runs the synth, discarding its output, until it is silent (at most 80,000 samples)."""
+    synth.callback = None  # type: ignore[attr-defined]
+    synth.sounds_off()  # type: ignore[attr-defined]
+    for _ in range(100):
+        buf = synth.generate(800)  # type: ignore[attr-defined]
+        if not np.any(np.frombuffer(buf, dtype=np.float32)):
+            return
+
+
 def render_midi(
     midi: bytes,
     soundfont: Path,
@@ -168,7 +181,7 @@ def render_midi(
     if not notes:
         raise AudioReadError(f"MIDI {label} has no notes")
     synth = synth_for(soundfont, sample_rate)
-    synth.sounds_off()  # type: ignore[attr-defined]
+    silence(synth)
     for chan in range(16):  # a clean state: the synth is shared between renderings in this process
         synth.control_change(chan, 121, 0)  # type: ignore[attr-defined]
         synth.program_change(chan, 0, chan == PERCUSSION_CHANNEL)  # type: ignore[attr-defined]
