@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 Activation = Literal["elu", "snake"]
-DecoderKind = Literal["seanet", "fourier"]
+DecoderKind = Literal["seanet", "fourier", "spectral"]
+EncoderKind = Literal["seanet", "stft"]
 
 
 @dataclass
@@ -65,6 +66,15 @@ class CodecConfig:
             rate). ``integrated``: each bin's phase goes on from the previous frame's by the bin's own advance plus a
             predicted deviation, blended (by a predicted gate) with a fresh phase where a sound starts; a recurrence
             over frames from the start of the clip, so it has no streaming decode.
+        encoder: ``seanet`` (strided convolutions over the waveform) or ``stft`` (causal ConvNeXt blocks over the log
+            magnitudes of a fine STFT, :mod:`soundgen.codec.spectral`).
+        spectral_n_fft, spectral_hop: the STFT of the ``stft`` encoder and the ``spectral`` decoder (``hop_length``
+            must be a multiple of ``spectral_hop``; each code frame holds ``hop_length / spectral_hop`` sub-frames).
+        spectral_dim: width of their blocks.
+        spectral_encoder_blocks, spectral_decoder_blocks: how many blocks each has.
+        griffin_lim_iters: fast Griffin-Lim iterations per block when the ``spectral`` decoder rebuilds the phase
+            (more: cleaner phase, slower decoding).
+        griffin_lim_block: code frames per Griffin-Lim block (the streaming decoder's latency).
         silence_gate: decode frames whose codes are exactly the codes of digital silence to exact zeros (with a
             short fade at the edges), so silence in is silence out at every bitrate and a generated pause is quiet.
     """
@@ -100,6 +110,14 @@ class CodecConfig:
     fourier_blocks: int = 8
     fourier_n_fft: int | None = None
     fourier_phase: Literal["absolute", "integrated"] = "absolute"
+    encoder: EncoderKind = "seanet"
+    spectral_n_fft: int = 640
+    spectral_hop: int = 80
+    spectral_dim: int = 256
+    spectral_encoder_blocks: int = 4
+    spectral_decoder_blocks: int = 6
+    griffin_lim_iters: int = 32
+    griffin_lim_block: int = 50
     silence_gate: bool = False
 
     def __post_init__(self) -> None:
@@ -111,6 +129,14 @@ class CodecConfig:
             raise ValueError("codebook_size must be >= 2 and n_codebooks >= 1")
         if self.codebook_size > 1 << 16:
             raise ValueError("codebook_size must be at most 65536")
+        if "stft" == self.encoder or "spectral" == self.decoder:
+            hop = math.prod(self.strides)
+            if self.spectral_hop <= 0 or hop % self.spectral_hop:
+                raise ValueError(f"spectral_hop must divide the hop length ({hop}), got {self.spectral_hop}")
+            if self.spectral_n_fft < 2 * self.spectral_hop or self.spectral_n_fft % self.spectral_hop:
+                raise ValueError("spectral_n_fft must be a multiple of spectral_hop, at least twice it")
+            if self.griffin_lim_iters < 0 or self.griffin_lim_block < 1:
+                raise ValueError("griffin_lim_iters must be >= 0 and griffin_lim_block >= 1")
 
     @classmethod
     def tiny(cls) -> CodecConfig:

@@ -98,3 +98,23 @@ def feature_matching_loss(real: list[list[torch.Tensor]], fake: list[list[torch.
         for fr, ff in zip(feats_r, feats_f, strict=True)
     ]
     return torch.stack(terms).mean()
+
+
+class SpectralMagnitudeLoss(nn.Module):
+    """The spectral codec's loss on predicted log magnitudes ``[B, bins, n]`` (:mod:`soundgen.codec.spectral`):
+    L1 between log magnitudes (every bin counts, so partials and the quiet between them do), spectral
+    convergence (the relative error of the linear magnitudes, which weighs the loud parts), and L1 between log
+    mels of the magnitudes (``n_mels`` bands, which weighs the low frequencies as a listener does).
+
+    Returns a dict of the three terms (scalars)."""
+
+    def __init__(self, sample_rate: int, n_fft: int, n_mels: int) -> None:
+        super().__init__()
+        self.fb: torch.Tensor
+        self.register_buffer("fb", mel_filterbank(sample_rate, n_fft, n_mels), persistent=False)
+
+    def forward(self, pred_log: torch.Tensor, ref_log: torch.Tensor, floor: float) -> dict[str, torch.Tensor]:
+        pred, ref = torch.exp(pred_log), torch.exp(ref_log)
+        sc = torch.linalg.vector_norm(pred - ref) / torch.linalg.vector_norm(ref).clamp(min=1e-6)
+        mel = F.l1_loss(torch.log(self.fb @ pred + floor), torch.log(self.fb @ ref + floor))
+        return {"logmag": F.l1_loss(pred_log, ref_log), "sc": sc, "mel": mel}

@@ -15,6 +15,7 @@ from soundgen.codec.config import CodecConfig
 from soundgen.codec.fourier import FourierDecoder
 from soundgen.codec.quantizer import QuantizedResult, ResidualVectorQuantizer
 from soundgen.codec.seanet import SEANetDecoder, SEANetEncoder
+from soundgen.codec.spectral import LOG_FLOOR, SpectralDecoder, STFTEncoder
 from soundgen.codec.streaming import streaming
 from soundgen.errors import ConfigError
 
@@ -81,10 +82,15 @@ class Codec(nn.Module):
         return F.pad(wav, (0, extra)) if extra else wav
 
     def forward(self, wav: torch.Tensor, n_quantizers: int | None = None) -> tuple[torch.Tensor, QuantizedResult]:
-        """Training pass. Args: wav ``[B, C, T]``. Returns the reconstruction ``[B, C, T]`` and quantizer output."""
+        """Training pass. Args: wav ``[B, C, T]``. Returns the reconstruction ``[B, C, T]`` and quantizer output.
+
+        A spectral decoder in training mode returns its predicted log magnitudes ``[B, bins, T // spectral_hop]``
+        instead of audio (it learns from them; Griffin-Lim, which makes the audio, has nothing to learn)."""
         length = wav.shape[-1]
         latents = self.encoder(self._pad(wav))
         q = self.quantizer(latents, n_quantizers)
+        if self.training and isinstance(self.decoder, SpectralDecoder):
+            return self.decoder.log_magnitude(q.quantized), q
         return self.decoder(q.quantized)[..., :length], q
 
     @torch.no_grad()
@@ -182,6 +188,8 @@ class Codec(nn.Module):
 
     def decode_stream(self) -> DecodeStream:
         """A push-style streaming decoder: ``feed(codes)`` returns their audio (see DecodeStream)."""
+        if isinstance(self.decoder, SpectralDecoder):
+            return SpectralDecodeStream(self)
         return DecodeStream(self)
 
     def stream_encode(self, chunks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
@@ -329,7 +337,55 @@ class DecodeStream(_Stream):
         return self._emit(self._codes.shape[-1] - self._left)
 
 
+class SpectralDecodeStream(DecodeStream):
+    """The spectral decoder's stream: magnitudes of the frames that have their whole look-ahead, then block-wise
+    Griffin-Lim (:class:`soundgen.codec.spectral.GriffinLimStream`), which returns audio a block at a time; the
+    concatenated audio equals :meth:`Codec.decode` of all the codes."""
+
+    def __init__(self, codec: Codec) -> None:
+        super().__init__(codec)
+        assert isinstance(codec.decoder, SpectralDecoder)
+        self._phase = codec.decoder.phase_stream()
+        self._pending: torch.Tensor | None = None  # codes whose magnitudes went in and whose audio has not come out
+
+    def _emit(self, ready: int) -> torch.Tensor:
+        assert self._codes is not None and isinstance(self.codec.decoder, SpectralDecoder)
+        dec = self.codec.decoder
+        with parametrize.cached():
+            log_mag = dec.log_magnitude(self.codec.quantizer.decode(self._codes))
+        mag = (torch.exp(log_mag[..., self._left * dec.sub : (self._left + ready) * dec.sub]) - LOG_FLOOR).clamp(min=0)
+        done = self._codes[..., self._left : self._left + ready]
+        self._pending = done if self._pending is None else torch.cat([self._pending, done], dim=-1)
+        keep_from = max(0, self._left + ready - self.context)
+        self._codes = self._codes[..., keep_from:]
+        self._left = self._left + ready - keep_from
+        return self._out(self._phase.feed(mag))
+
+    def _out(self, audio: torch.Tensor) -> torch.Tensor:
+        frames = audio.shape[-1] // self.codec.hop_length
+        if frames == 0 or self._pending is None:
+            return audio[:, None, :0]
+        codes, self._pending = self._pending[..., :frames], self._pending[..., frames:]
+        return self._gate(codes, audio[:, None])
+
+    @torch.no_grad()
+    def flush(self) -> torch.Tensor:
+        parts = []
+        if self._codes is not None and self._codes.shape[-1] > self._left:
+            parts.append(self._emit(self._codes.shape[-1] - self._left))
+        parts.append(self._out(self._phase.finish()))
+        parts = [p for p in parts if p.shape[0]]
+        return torch.cat(parts, dim=-1) if parts else torch.zeros(1, self.codec.channels, 0)
+
+
 def build_codec(cfg: CodecConfig) -> Codec:
     """Build a codec (random weights) from its config."""
-    decoder: nn.Module = FourierDecoder(cfg) if cfg.decoder == "fourier" else SEANetDecoder(cfg)
-    return Codec(SEANetEncoder(cfg), ResidualVectorQuantizer(cfg), decoder, cfg)
+    decoder: nn.Module
+    if cfg.decoder == "fourier":
+        decoder = FourierDecoder(cfg)
+    elif cfg.decoder == "spectral":
+        decoder = SpectralDecoder(cfg)
+    else:
+        decoder = SEANetDecoder(cfg)
+    encoder: nn.Module = STFTEncoder(cfg) if cfg.encoder == "stft" else SEANetEncoder(cfg)
+    return Codec(encoder, ResidualVectorQuantizer(cfg), decoder, cfg)

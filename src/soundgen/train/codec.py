@@ -32,12 +32,14 @@ from soundgen.codec.io import save_codec
 from soundgen.codec.losses import (
     MultiScaleLogSTFTLoss,
     MultiScaleMelLoss,
+    SpectralMagnitudeLoss,
     feature_matching_loss,
     hinge_discriminator_loss,
     hinge_generator_loss,
     waveform_l1,
 )
 from soundgen.codec.model import Codec, build_codec
+from soundgen.codec.spectral import LOG_FLOOR, log_magnitude
 from soundgen.config import config_from_dict
 from soundgen.errors import ConfigError, CorruptFileError, ModelNotFoundError, SoundgenError
 from soundgen.eval.metrics import mel_distance, si_sdr, stft_distance
@@ -93,6 +95,13 @@ class CodecTrainer:
         self._disc_train = distributed.wrap_ddp(self.disc, self.device)
         self.mel_loss = MultiScaleMelLoss(cfg.model.sample_rate, t.mel_windows, t.n_mels).to(self.device)
         self.stft_loss = MultiScaleLogSTFTLoss(t.stft_windows).to(self.device) if t.weight_stft > 0 else None
+        self.spectral = cfg.model.decoder == "spectral"
+        if self.spectral:
+            if t.discriminator:
+                raise ConfigError("the spectral decoder learns magnitudes only: train.discriminator must be false")
+            m = cfg.model
+            self.spectral_loss = SpectralMagnitudeLoss(m.sample_rate, m.spectral_n_fft, t.n_mels).to(self.device)
+            self.spectral_window = torch.hann_window(m.spectral_n_fft).to(self.device)
         weights = {
             "l1": t.weight_l1, "mel": t.weight_mel, "stft": t.weight_stft, "adv": t.weight_adv, "feat": t.weight_feat
         }
@@ -119,6 +128,8 @@ class CodecTrainer:
             for layer in self.codec.quantizer.layers:
                 layer.eval()
         wav = wav.to(self.device)
+        if self.spectral:
+            return self._spectral_step(wav)
         with autocast(self.device, self.use_autocast):
             recon, q = self._codec_train(wav)
         recon = recon.float()
@@ -161,6 +172,32 @@ class CodecTrainer:
         self.opt_g.step()
         if use_disc:
             out["loss/disc"] = self._disc_step(real_in, fake_in.detach())
+        self.step += 1
+        out.update({f"loss/{k}": float(v.detach()) for k, v in losses.items()})
+        out["loss/commit"] = float(q.commit_loss.detach())
+        out.update({f"vq/{k}": v for k, v in q.metrics.items()})
+        return out
+
+    def _spectral_step(self, wav: torch.Tensor) -> dict[str, float]:
+        """A training step of a spectral decoder: losses on its log magnitudes (no waveform, no balancer)."""
+        t, m = self.cfg.train, self.cfg.model
+        with autocast(self.device, self.use_autocast):
+            pred, q = self._codec_train(wav)
+        padded = self.codec._pad(wav)[:, 0]
+        ref = log_magnitude(padded, m.spectral_n_fft, m.spectral_hop, self.spectral_window)
+        losses = self.spectral_loss(pred.float(), ref, LOG_FLOOR)
+        total = sum(losses.values(), q.commit_loss)
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        out: dict[str, float] = {}
+        if t.grad_clip > 0:
+            params = [p for p in self.codec.parameters() if p.requires_grad]
+            out["grad_norm/total"] = float(torch.nn.utils.clip_grad_norm_(params, t.grad_clip))
+        lr = codec_learning_rate(t, self.step)
+        for group in self.opt_g.param_groups:
+            group["lr"] = lr
+        out["lr"] = lr
+        self.opt_g.step()
         self.step += 1
         out.update({f"loss/{k}": float(v.detach()) for k, v in losses.items()})
         out["loss/commit"] = float(q.commit_loss.detach())
@@ -386,12 +423,11 @@ def _train_codec(
         x_realtime = t.batch_size * t.segment_seconds / max(time.perf_counter() - t0, 1e-9)
         if step % t.log_every == 0 or step == total_steps:
             _log_step(logger, losses, x_realtime, step)
-        bar.set_postfix(
-            mel=f"{losses['loss/mel']:.3f}",
-            l1=f"{losses['loss/l1']:.4f}",
-            xRT=f"{x_realtime:.1f}",
-            disc="on" if trainer.disc_started() else "off",
-        )
+        shown: dict[str, object] = {
+            k: f"{losses[f'loss/{k}']:.3f}" for k in ("mel", "l1", "logmag", "sc") if f"loss/{k}" in losses
+        }
+        shown.update(xRT=f"{x_realtime:.1f}", disc="on" if trainer.disc_started() else "off")
+        bar.set_postfix(shown)
         bar.update(1)
         if main and (step % t.eval_every == 0 or step == total_steps):
             res = validate(trainer.codec, valid)
