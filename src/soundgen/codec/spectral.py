@@ -187,6 +187,7 @@ class GriffinLimStream:
         self._mag: torch.Tensor | None = None  # [B, bins, n] frames not yet committed, the first at self._pos
         self._fixed: torch.Tensor | None = None  # [B, bins, overlap] committed spectrum at self._pos...
         self._blocks = 0
+        self._envelopes: dict[int, torch.Tensor] = {}  # region length -> 1 / summed squared window
 
     def feed(self, mag: torch.Tensor) -> torch.Tensor:
         """Args: magnitudes ``[B, bins, n]``. Returns the audio ``[B, k * block * hop]`` of the blocks completed."""
@@ -213,9 +214,15 @@ class GriffinLimStream:
         frames = torch.fft.irfft(spec, n=self.n_fft, dim=1) * self.window[None, :, None]
         total = (n - 1) * self.hop + self.n_fft
         audio = F.fold(frames, (1, total), (1, self.n_fft), stride=(1, self.hop)).reshape(b, total)
-        env = F.fold((self.window**2)[None, :, None].expand(1, -1, n), (1, total), (1, self.n_fft),
-                     stride=(1, self.hop)).reshape(1, total)
-        return audio / env.clamp(min=1e-3)
+        return audio * self._inverse_envelope(n)
+
+    def _inverse_envelope(self, n: int) -> torch.Tensor:
+        if n not in self._envelopes:
+            total = (n - 1) * self.hop + self.n_fft
+            env = F.fold((self.window**2)[None, :, None].expand(1, -1, n), (1, total), (1, self.n_fft),
+                         stride=(1, self.hop)).reshape(1, total)
+            self._envelopes[n] = 1.0 / env.clamp(min=1e-3)
+        return self._envelopes[n]
 
     def _audio_to_frames(self, audio: torch.Tensor) -> torch.Tensor:
         return torch.fft.rfft(audio.unfold(-1, self.n_fft, self.hop) * self.window, dim=-1).transpose(1, 2)
