@@ -15,7 +15,7 @@ from soundgen.codec.config import CodecConfig
 from soundgen.codec.fourier import FourierDecoder
 from soundgen.codec.quantizer import QuantizedResult, ResidualVectorQuantizer
 from soundgen.codec.seanet import SEANetDecoder, SEANetEncoder
-from soundgen.codec.spectral import LOG_FLOOR, SpectralDecoder, STFTEncoder
+from soundgen.codec.spectral import SpectralDecoder, STFTEncoder
 from soundgen.codec.streaming import streaming
 from soundgen.errors import ConfigError
 
@@ -352,8 +352,8 @@ class SpectralDecodeStream(DecodeStream):
         assert self._codes is not None and isinstance(self.codec.decoder, SpectralDecoder)
         dec = self.codec.decoder
         with parametrize.cached():
-            log_mag = dec.log_magnitude(self.codec.quantizer.decode(self._codes))
-        mag = (torch.exp(log_mag[..., self._left * dec.sub : (self._left + ready) * dec.sub]) - LOG_FLOOR).clamp(min=0)
+            mag = dec.magnitude(self.codec.quantizer.decode(self._codes))
+        mag = mag[..., self._left * dec.sub : (self._left + ready) * dec.sub]
         done = self._codes[..., self._left : self._left + ready]
         self._pending = done if self._pending is None else torch.cat([self._pending, done], dim=-1)
         keep_from = max(0, self._left + ready - self.context)

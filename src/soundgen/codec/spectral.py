@@ -160,15 +160,18 @@ class SpectralDecoder(nn.Module):
         b, f, _ = h.shape
         return h.reshape(b, f * self.sub, self.bins).transpose(1, 2).clamp(max=MAX_LOG_MAG)
 
+    def magnitude(self, z: torch.Tensor) -> torch.Tensor:
+        """Args: z ``[B, latent_dim, F]``. Returns the magnitudes ``[B, bins, F * sub]`` (>= 0)."""
+        return (torch.exp(self.log_magnitude(z)) - LOG_FLOOR).clamp(min=0.0)
+
     def phase_stream(self) -> GriffinLimStream:
         """A fresh block-wise phase rebuilder for this decoder's framing."""
         return GriffinLimStream(self.n_fft, self.hop, self.window, self.iters, self.block * self.sub)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Args: z ``[B, latent_dim, F]``. Returns audio ``[B, 1, F * hop_length]``."""
-        mag = torch.exp(self.log_magnitude(z)) - LOG_FLOOR
         stream = self.phase_stream()
-        return torch.cat([stream.feed(mag.clamp(min=0.0)), stream.finish()], dim=-1)[:, None]
+        return torch.cat([stream.feed(self.magnitude(z)), stream.finish()], dim=-1)[:, None]
 
 
 class GriffinLimStream:
@@ -243,9 +246,7 @@ class GriffinLimStream:
             a = mag * a / a.abs().clamp(min=1e-8)
             if fixed:
                 a[..., :fixed] = x[..., :fixed]
-            x, prev = a + 0.99 * (a - prev), a
-            if fixed:
-                x[..., :fixed] = prev[..., :fixed]
+            x, prev = a + 0.99 * (a - prev), a  # the fixed frames stay: there a == prev
         x = prev
         # frame i of the region starts at sample (i + 1) hop - n_fft of the region, whose first sample is the
         # block's; the block's own samples start n_fft - hop into the rebuilt audio

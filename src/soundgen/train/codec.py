@@ -39,6 +39,7 @@ from soundgen.codec.losses import (
     waveform_l1,
 )
 from soundgen.codec.model import Codec, build_codec
+from soundgen.codec.quantizer import QuantizedResult
 from soundgen.codec.spectral import LOG_FLOOR, log_magnitude
 from soundgen.config import config_from_dict
 from soundgen.errors import ConfigError, CorruptFileError, ModelNotFoundError, SoundgenError
@@ -162,25 +163,15 @@ class CodecTrainer:
             total.backward()
         if use_disc:
             self.disc.zero_grad(set_to_none=True)  # generator losses must not train the discriminator
-        if t.grad_clip > 0:
-            params = [p for p in self.codec.parameters() if p.requires_grad]
-            out["grad_norm/total"] = float(torch.nn.utils.clip_grad_norm_(params, t.grad_clip))
-        lr = codec_learning_rate(t, self.step)
-        for group in (*self.opt_g.param_groups, *self.opt_d.param_groups):
-            group["lr"] = lr  # a function of the step: a resumed run follows today's schedule, not the checkpoint's
-        out["lr"] = lr
+        self._clip_and_schedule(out)
         self.opt_g.step()
         if use_disc:
             out["loss/disc"] = self._disc_step(real_in, fake_in.detach())
-        self.step += 1
-        out.update({f"loss/{k}": float(v.detach()) for k, v in losses.items()})
-        out["loss/commit"] = float(q.commit_loss.detach())
-        out.update({f"vq/{k}": v for k, v in q.metrics.items()})
-        return out
+        return self._finish(out, losses, q)
 
     def _spectral_step(self, wav: torch.Tensor) -> dict[str, float]:
         """A training step of a spectral decoder: losses on its log magnitudes (no waveform, no balancer)."""
-        t, m = self.cfg.train, self.cfg.model
+        m = self.cfg.model
         with autocast(self.device, self.use_autocast):
             pred, q = self._codec_train(wav)
         padded = self.codec._pad(wav)[:, 0]
@@ -190,14 +181,23 @@ class CodecTrainer:
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()
         out: dict[str, float] = {}
+        self._clip_and_schedule(out)
+        self.opt_g.step()
+        return self._finish(out, losses, q)
+
+    def _clip_and_schedule(self, out: dict[str, float]) -> None:
+        """Clip the generator's gradient and set this step's learning rate (recorded in ``out``)."""
+        t = self.cfg.train
         if t.grad_clip > 0:
             params = [p for p in self.codec.parameters() if p.requires_grad]
             out["grad_norm/total"] = float(torch.nn.utils.clip_grad_norm_(params, t.grad_clip))
         lr = codec_learning_rate(t, self.step)
-        for group in self.opt_g.param_groups:
-            group["lr"] = lr
+        for group in (*self.opt_g.param_groups, *self.opt_d.param_groups):
+            group["lr"] = lr  # a function of the step: a resumed run follows today's schedule, not the checkpoint's
         out["lr"] = lr
-        self.opt_g.step()
+
+    def _finish(self, out: dict[str, float], losses: dict[str, torch.Tensor], q: QuantizedResult) -> dict[str, float]:
+        """Count the step and add its losses and codebook metrics to ``out``."""
         self.step += 1
         out.update({f"loss/{k}": float(v.detach()) for k, v in losses.items()})
         out["loss/commit"] = float(q.commit_loss.detach())
